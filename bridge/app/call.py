@@ -1,0 +1,194 @@
+"""One caller's session: answer, bridge with an externalMedia channel, run media, tear down.
+
+The call owns everything it creates (bridge, externalMedia channel, RTP socket, pipeline) and
+removes all of it when either channel goes away, so nothing leaks whatever order events arrive in.
+If set-up fails, the caller is handed back to the dialplan with BRIDGE_RESULT=failed, where
+the shipped dialplan sends them to a human queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from bridge.ari.client import AriClient, AriError, AriNotFound
+from bridge.config import MediaConfig
+from bridge.media.clock import MediaClock
+from bridge.media.codecs import codec_for
+from bridge.media.session import RtpSession, open_rtp_session
+from bridge.pipelines.base import MediaPipeline
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(slots=True)
+class CallRecord:
+    """What happened on a call, kept after it ends (for tests now, storage and dashboards later)."""
+
+    channel_id: str
+    caller: str
+    persona: str
+    started_at: float = field(default_factory=time.time)
+    answered: bool = False
+    media_connected: bool = False
+    ended_at: float | None = None
+    end_reason: str = ""
+    error: str = ""
+    media: dict[str, Any] = field(default_factory=dict)
+
+
+class CallSession:
+    def __init__(
+        self,
+        ari: AriClient,
+        media_config: MediaConfig,
+        clock: MediaClock,
+        pipeline: MediaPipeline,
+        channel: dict[str, Any],
+        persona: str,
+        expect_stasis_start: Callable[[str], asyncio.Future[None]],
+    ) -> None:
+        self.ari = ari
+        self.media_config = media_config
+        self.clock = clock
+        self.pipeline = pipeline
+        self.channel_id: str = channel["id"]
+        self.media_channel_id = f"em-{uuid.uuid4().hex}"
+        self.bridge_id = f"br-{uuid.uuid4().hex}"
+        self.record = CallRecord(self.channel_id, channel.get("caller", {}).get("number", ""), persona)
+        self.rtp: RtpSession | None = None
+        self._expect_stasis_start = expect_stasis_start
+        self._gone: set[str] = set()
+        self._ended = asyncio.Event()
+        self._bridge_created = False
+        self._log = log.bind(call=self.channel_id)
+
+    @property
+    def channel_ids(self) -> tuple[str, str]:
+        return self.channel_id, self.media_channel_id
+
+    def channel_gone(self, channel_id: str, reason: str) -> None:
+        """Either leg left Stasis or hung up: the call is over."""
+        if channel_id not in self._gone:
+            self._gone.add(channel_id)
+            if not self.record.end_reason:
+                side = "caller" if channel_id == self.channel_id else "media"
+                self.record.end_reason = f"{side}:{reason}"
+        self._ended.set()
+
+    def end(self, reason: str) -> None:
+        """End the call from our side (shutdown): both legs are hung up in tear-down."""
+        self.record.end_reason = self.record.end_reason or reason
+        self._ended.set()
+
+    async def run(self) -> CallRecord:
+        self._log.info("call.start", caller=self.record.caller, persona=self.record.persona)
+        try:
+            await self._set_up()
+            await self._ended.wait()
+        except (AriError, OSError, TimeoutError) as error:
+            self.record.error = str(error) or type(error).__name__
+            self._log.error("call.setup_failed", error=self.record.error)
+            await self._hand_back_to_dialplan()
+        finally:
+            await self._tear_down()
+        return self.record
+
+    async def _set_up(self) -> None:
+        config = self.media_config
+        codec = codec_for(config.format)
+        await self.ari.answer(self.channel_id)
+        self.record.answered = True
+        await self.ari.create_bridge(self.bridge_id, name=f"ai-{self.channel_id}")
+        self._bridge_created = True
+        self.rtp = RtpSession(codec, self.clock, jitter_depth=config.jitter_depth)
+        await open_rtp_session(self.rtp, config.bind_host, config.rtp_port_range)
+        assert self.rtp.local_address is not None
+        media_ready = self._expect_stasis_start(self.media_channel_id)
+        channel = await self.ari.external_media(
+            self.media_channel_id, f"{config.external_host}:{self.rtp.local_address[1]}", codec.name
+        )
+        self.rtp.remote = _asterisk_rtp_address(channel, self.ari.base_url)
+        await asyncio.wait_for(media_ready, config.setup_timeout_seconds)
+        if self._ended.is_set():
+            return
+        await self.ari.add_to_bridge(self.bridge_id, self.channel_id, self.media_channel_id)
+        self.rtp.on_audio = self.pipeline.on_audio
+        self.pipeline.start(codec, self.rtp.playout)
+        self.rtp.start_sending()
+        self.record.media_connected = True
+        self._log.info(
+            "call.media_connected",
+            local=self.rtp.local_address,
+            asterisk=self.rtp.remote,
+            format=codec.name,
+        )
+
+    async def _hand_back_to_dialplan(self) -> None:
+        if self.channel_id in self._gone:
+            return
+        try:
+            await self.ari.set_variable(self.channel_id, "BRIDGE_RESULT", "failed")
+            await self.ari.continue_in_dialplan(self.channel_id)
+            self._gone.add(self.channel_id)
+            self.record.end_reason = "handed_back_to_dialplan"
+        except AriError as error:
+            self._log.warning("call.hand_back_failed", error=str(error))
+
+    async def _tear_down(self) -> None:
+        await self.pipeline.stop()
+        if self.rtp is not None:
+            self.rtp.close()
+            self.record.media = _media_summary(self.rtp)
+        for channel_id in (self.media_channel_id, self.channel_id):
+            if channel_id not in self._gone:
+                await self._quietly(self.ari.hangup(channel_id))
+        if self._bridge_created:
+            await self._quietly(self.ari.destroy_bridge(self.bridge_id))
+        self.record.ended_at = time.time()
+        self.record.end_reason = self.record.end_reason or "ended"
+        self._log.info("call.end", reason=self.record.end_reason, media=self.record.media)
+
+    async def _quietly(self, operation: Any) -> None:
+        with contextlib.suppress(AriNotFound):
+            try:
+                await operation
+            except AriError as error:
+                self._log.warning("call.teardown_error", error=str(error))
+
+
+def _asterisk_rtp_address(channel: dict[str, Any], ari_url: str) -> tuple[str, int] | None:
+    """Where Asterisk's externalMedia channel sends from and listens on (its channel vars)."""
+    variables = channel.get("channelvars") or {}
+    host = variables.get("UNICASTRTP_LOCAL_ADDRESS")
+    port = variables.get("UNICASTRTP_LOCAL_PORT")
+    if not host or not port:
+        return None
+    if host in ("0.0.0.0", "::"):
+        host = ari_url.split("://", 1)[1].rsplit(":", 1)[0]
+    return str(host), int(port)
+
+
+def _media_summary(rtp: RtpSession) -> dict[str, Any]:
+    stats = rtp.stats
+    jitter = rtp.jitter.stats
+    return {
+        "packets_in": stats.packets_in,
+        "packets_out": stats.packets_out,
+        "audio_frames_out": stats.audio_frames_out,
+        "lost": jitter.lost,
+        "late": jitter.late,
+        "malformed": stats.malformed,
+        "foreign": stats.foreign,
+        "wrong_payload_type": stats.wrong_payload_type,
+        "send_interval_error_p99_ms": round(stats.send_interval_error.percentile(0.99) * 1000, 3),
+    }

@@ -1,0 +1,108 @@
+"""The Stasis application: routes ARI events to the call they belong to.
+
+Event handling is a dispatch and nothing more, so one slow or failing call can never hold up
+the event stream for the others; each call runs as its own task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Any
+
+import structlog
+
+from bridge.app.call import CallRecord, CallSession
+from bridge.ari.client import AriClient
+from bridge.config import MediaConfig
+from bridge.media.clock import MediaClock
+from bridge.pipelines.factory import PipelineFactory
+
+log = structlog.get_logger(__name__)
+
+_END_EVENTS = ("StasisEnd", "ChannelDestroyed", "ChannelHangupRequest")
+
+
+class StasisApplication:
+    def __init__(
+        self,
+        ari: AriClient,
+        media_config: MediaConfig,
+        clock: MediaClock,
+        pipelines: PipelineFactory,
+        default_persona: str = "default",
+    ) -> None:
+        self.ari = ari
+        self.media_config = media_config
+        self.clock = clock
+        self.pipelines = pipelines
+        self.default_persona = default_persona
+        self.calls: dict[str, CallSession] = {}
+        self.finished: deque[CallRecord] = deque(maxlen=1000)
+        self.call_finished = asyncio.Condition()
+        self._by_channel: dict[str, CallSession] = {}
+        self._media_waiters: dict[str, asyncio.Future[None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def handle_event(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        channel = event.get("channel") or {}
+        channel_id = channel.get("id")
+        if not isinstance(channel_id, str):
+            return
+        if kind == "StasisStart":
+            waiter = self._media_waiters.pop(channel_id, None)
+            if waiter is not None:
+                if not waiter.done():
+                    waiter.set_result(None)
+            elif channel_id not in self._by_channel:
+                self._start_call(channel, event.get("args") or [])
+        elif kind in _END_EVENTS and (call := self._by_channel.get(channel_id)) is not None:
+            call.channel_gone(channel_id, kind)
+
+    def expect_stasis_start(self, channel_id: str) -> asyncio.Future[None]:
+        """Register interest before creating a channel, so its StasisStart cannot be missed."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._media_waiters[channel_id] = future
+        return future
+
+    def _start_call(self, channel: dict[str, Any], args: list[str]) -> None:
+        persona = args[0] if args else self.default_persona
+        call = CallSession(
+            self.ari,
+            self.media_config,
+            self.clock,
+            self.pipelines(persona),
+            channel,
+            persona,
+            self.expect_stasis_start,
+        )
+        self.calls[call.channel_id] = call
+        for channel_id in call.channel_ids:
+            self._by_channel[channel_id] = call
+        task = asyncio.get_running_loop().create_task(self._run_call(call), name=f"call-{call.channel_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_call(self, call: CallSession) -> None:
+        try:
+            record = await call.run()
+        except Exception as error:  # noqa: BLE001 - a bug in one call must not end the process
+            log.exception("call.crashed", call=call.channel_id)
+            record = call.record
+            record.error = record.error or repr(error)
+        finally:
+            self.calls.pop(call.channel_id, None)
+            for channel_id in call.channel_ids:
+                self._by_channel.pop(channel_id, None)
+                self._media_waiters.pop(channel_id, None)
+        self.finished.append(record)
+        async with self.call_finished:
+            self.call_finished.notify_all()
+
+    async def shutdown(self) -> None:
+        """End every call (hang up, free bridges and sockets) and wait for their tear-down."""
+        for call in list(self.calls.values()):
+            call.end("shutdown")
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)

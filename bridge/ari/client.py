@@ -1,0 +1,143 @@
+"""Asterisk REST Interface (ARI) client on aiohttp: the REST calls the bridge makes.
+
+Only the calls we use are wrapped, each named after the ARI resource it touches. Errors from
+Asterisk become `AriError` with the HTTP status and Asterisk's own message, so a failed call can be
+logged precisely and ended on its own without touching other calls.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aiohttp
+
+Json = dict[str, Any]
+
+
+class AriError(Exception):
+    def __init__(self, method: str, path: str, status: int, message: str) -> None:
+        super().__init__(f"ARI {method} {path} -> {status}: {message}")
+        self.method = method
+        self.path = path
+        self.status = status
+        self.message = message
+
+
+class AriNotFound(AriError):
+    """The channel or bridge no longer exists (usually: the caller already hung up)."""
+
+
+class AriUnreachable(AriError):
+    """Asterisk did not answer at all (not running, wrong URL, http.conf disabled)."""
+
+
+class AriClient:
+    def __init__(self, base_url: str, username: str, password: str, app: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.app = app
+        self.username = username
+        self._headers = {"Authorization": aiohttp.encode_basic_auth(username, password)}
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> AriClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                headers=self._headers, timeout=aiohttp.ClientTimeout(total=10, connect=3)
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def request(self, method: str, path: str, **params: str | int) -> Any:
+        url = f"{self.base_url}/ari{path}"
+        query = {key: str(value) for key, value in params.items()}
+        try:
+            async with self.session.request(method, url, params=query) as response:
+                body = await response.text()
+                if response.status >= 400:
+                    raise _error_for(method, path, response.status, body)
+                if not body:
+                    return None
+                return await response.json(content_type=None)
+        except aiohttp.ClientConnectionError as error:
+            raise AriUnreachable(method, path, 0, f"cannot reach Asterisk at {self.base_url}: {error}") from error
+        except TimeoutError as error:
+            raise AriUnreachable(method, path, 0, f"Asterisk at {self.base_url} did not answer in time") from error
+
+    # asterisk -------------------------------------------------------------------------------
+    async def asterisk_info(self) -> Json:
+        result: Json = await self.request("GET", "/asterisk/info")
+        return result
+
+    # channels -------------------------------------------------------------------------------
+    async def list_channels(self) -> list[Json]:
+        result: list[Json] = await self.request("GET", "/channels")
+        return result
+
+    async def answer(self, channel_id: str) -> None:
+        await self.request("POST", f"/channels/{channel_id}/answer")
+
+    async def hangup(self, channel_id: str, reason: str = "normal") -> None:
+        await self.request("DELETE", f"/channels/{channel_id}", reason=reason)
+
+    async def get_variable(self, channel_id: str, variable: str) -> str:
+        result: Json = await self.request("GET", f"/channels/{channel_id}/variable", variable=variable)
+        return str(result.get("value", ""))
+
+    async def set_variable(self, channel_id: str, variable: str, value: str) -> None:
+        await self.request("POST", f"/channels/{channel_id}/variable", variable=variable, value=value)
+
+    async def continue_in_dialplan(self, channel_id: str) -> None:
+        """Hand the channel back to the dialplan right after its Stasis() application."""
+        await self.request("POST", f"/channels/{channel_id}/continue")
+
+    async def external_media(self, channel_id: str, external_host: str, audio_format: str) -> Json:
+        """Create the externalMedia channel that streams the call's audio to us over RTP/UDP."""
+        result: Json = await self.request(
+            "POST",
+            "/channels/externalMedia",
+            app=self.app,
+            channelId=channel_id,
+            external_host=external_host,
+            format=audio_format,
+            encapsulation="rtp",
+            transport="udp",
+            connection_type="client",
+            direction="both",
+        )
+        return result
+
+    # bridges --------------------------------------------------------------------------------
+    async def list_bridges(self) -> list[Json]:
+        result: list[Json] = await self.request("GET", "/bridges")
+        return result
+
+    async def create_bridge(self, bridge_id: str, name: str = "") -> Json:
+        result: Json = await self.request("POST", "/bridges", type="mixing", bridgeId=bridge_id, name=name)
+        return result
+
+    async def add_to_bridge(self, bridge_id: str, *channel_ids: str) -> None:
+        await self.request("POST", f"/bridges/{bridge_id}/addChannel", channel=",".join(channel_ids))
+
+    async def destroy_bridge(self, bridge_id: str) -> None:
+        await self.request("DELETE", f"/bridges/{bridge_id}")
+
+
+def _error_for(method: str, path: str, status: int, body: str) -> AriError:
+    message = body.strip()
+    try:
+        message = str(json.loads(body).get("message", message))
+    except (ValueError, AttributeError):
+        pass
+    cls = AriNotFound if status == 404 else AriError
+    return cls(method, path, status, message or "no message")

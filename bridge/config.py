@@ -1,0 +1,136 @@
+"""Bridge configuration: a TOML file validated at start-up.
+
+Every error names the offending key and what to do about it, and the process exits non-zero,
+so a typo is found when the service starts rather than when the first caller rings.
+Secrets (the ARI password) may come from the environment so config files can be shared.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from bridge.media.codecs import CodecName
+
+
+class ConfigError(Exception):
+    """A configuration problem, already phrased for the operator."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AriConfig(_Section):
+    url: str = Field(default="http://127.0.0.1:8088", pattern=r"^https?://[^/]+$")
+    username: str = "ai-bridge"
+    password: str | None = None
+    password_env: str = "BRIDGE_ARI_PASSWORD"
+    app: str = Field(default="ai-bridge", pattern=r"^[A-Za-z0-9_.-]+$")
+    reconnect_max_seconds: float = Field(default=30.0, gt=0)
+
+    def resolved_password(self) -> str:
+        value = self.password if self.password is not None else os.environ.get(self.password_env)
+        if not value:
+            raise ConfigError(
+                f"ari.password: no ARI password; set ari.password in the config file "
+                f"or the environment variable {self.password_env}"
+            )
+        return value
+
+
+class MediaConfig(_Section):
+    format: CodecName = "ulaw"
+    bind_host: str = "127.0.0.1"
+    advertise_host: str | None = None
+    rtp_port_min: int = Field(default=40000, ge=0, le=65535)
+    rtp_port_max: int = Field(default=40999, ge=0, le=65535)
+    jitter_depth: int = Field(default=3, ge=1, le=50)
+    setup_timeout_seconds: float = Field(default=5.0, gt=0)
+
+    @model_validator(mode="after")
+    def _range_ordered(self) -> MediaConfig:
+        if self.rtp_port_min == self.rtp_port_max == 0:
+            return self
+        if min(self.rtp_port_min, self.rtp_port_max) < 1024:
+            raise ValueError("RTP ports must be 1024-65535 (or both 0 for ephemeral ports)")
+        if self.rtp_port_min > self.rtp_port_max:
+            raise ValueError(
+                f"rtp_port_min ({self.rtp_port_min}) is above rtp_port_max ({self.rtp_port_max}); swap them"
+            )
+        return self
+
+    @property
+    def rtp_port_range(self) -> tuple[int, int] | None:
+        """The UDP range for our RTP sockets; None means let the OS pick (tests)."""
+        if self.rtp_port_min == self.rtp_port_max == 0:
+            return None
+        return self.rtp_port_min, self.rtp_port_max
+
+    @property
+    def external_host(self) -> str:
+        """Where Asterisk should send the call's RTP: our advertised or bound address."""
+        return self.advertise_host or self.bind_host
+
+
+class PipelineConfig(_Section):
+    kind: Literal["echo", "prompt"] = "echo"
+    prompt_wav: Path | None = None
+
+    @model_validator(mode="after")
+    def _prompt_has_file(self) -> PipelineConfig:
+        if self.kind == "prompt":
+            if self.prompt_wav is None:
+                raise ValueError("kind = 'prompt' needs prompt_wav = '/path/to/file.wav'")
+            if not self.prompt_wav.is_file():
+                raise ValueError(f"prompt_wav {str(self.prompt_wav)!r} does not exist; give a readable WAV file")
+        return self
+
+
+class LogConfig(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["json", "console"] = "console"
+
+
+class BridgeConfig(_Section):
+    ari: AriConfig = AriConfig()
+    media: MediaConfig = MediaConfig()
+    pipeline: PipelineConfig = PipelineConfig()
+    log: LogConfig = LogConfig()
+
+
+def load_config(path: Path | None) -> BridgeConfig:
+    """Read and validate a config file; `None` gives the defaults."""
+    raw: dict[str, object] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: config file not found; pass --config with an existing file") from None
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    return parse_config(raw, source=str(path) if path else "defaults")
+
+
+def parse_config(raw: dict[str, object], source: str = "config") -> BridgeConfig:
+    try:
+        return BridgeConfig.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(_describe(error, source)) from None
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid configuration"]
+    for problem in error.errors():
+        key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        message = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] == "extra_forbidden":
+            message = "unknown key; check the spelling against config.example.toml"
+        elif "input" in problem and problem["type"] not in ("missing",):
+            message = f"{message} (got {problem['input']!r})"
+        lines.append(f"  {key}: {message}")
+    return "\n".join(lines)

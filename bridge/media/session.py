@@ -1,0 +1,176 @@
+"""One call's RTP endpoint facing Asterisk's externalMedia channel.
+
+Inbound: datagrams are checked (source address, RTP syntax, payload type), reordered by the
+jitter buffer, decoded to PCM and handed to the pipeline. Outbound: the shared media clock calls
+`on_tick` every 20 ms and we send exactly one frame, from the playout queue or silence.
+
+Latching: we accept media only from Asterisk's announced RTP address; the first packet from it
+fixes the source, and anything from elsewhere is dropped and counted (spoofing, stray streams).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import cast
+
+from bridge.media.clock import MediaClock
+from bridge.media.codecs import COMFORT_NOISE_PAYLOAD_TYPE, Codec
+from bridge.media.jitter import JitterBuffer
+from bridge.media.playout import PlayoutQueue
+from bridge.media.rtp import RtpPacket, RtpParseError, parse_rtp
+from bridge.media.stats import SampleWindow
+
+Address = tuple[str, int]
+AudioSink = Callable[[bytes], None]
+
+
+@dataclass(slots=True)
+class RtpSessionStats:
+    packets_in: int = 0
+    packets_out: int = 0
+    audio_frames_out: int = 0
+    malformed: int = 0
+    foreign: int = 0
+    wrong_payload_type: int = 0
+    comfort_noise: int = 0
+    send_errors: int = 0
+    send_interval_error: SampleWindow = field(default_factory=SampleWindow)
+
+
+class RtpSession(asyncio.DatagramProtocol):
+    def __init__(
+        self,
+        codec: Codec,
+        clock: MediaClock,
+        remote: Address | None = None,
+        jitter_depth: int = 3,
+    ) -> None:
+        self.codec = codec
+        self.clock = clock
+        self.remote = remote
+        self.latched: Address | None = None
+        self.playout = PlayoutQueue(codec.pcm_frame_bytes)
+        self.jitter = JitterBuffer(jitter_depth)
+        self.stats = RtpSessionStats()
+        self.on_audio: AudioSink | None = None
+        self.local_address: Address | None = None
+        self._transport: asyncio.DatagramTransport | None = None
+        self._ssrc = random.getrandbits(32)
+        self._sequence = random.getrandbits(16)
+        self._timestamp = random.getrandbits(32)
+        self._talking = False
+        self._last_send: float | None = None
+        self._silence_payload = codec.encode(codec.silence())
+        self.closed = asyncio.Event()
+
+    # asyncio.DatagramProtocol -------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # The selector loop's datagram transport is not a DatagramTransport subclass on 3.11.
+        self._transport = cast(asyncio.DatagramTransport, transport)
+        host, port = transport.get_extra_info("sockname")[:2]
+        self.local_address = (host, port)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.clock.unregister(self)
+        self._transport = None
+        self.closed.set()
+
+    def datagram_received(self, data: bytes, addr: Address) -> None:
+        source = (addr[0], addr[1])
+        if not self._accepts_source(source):
+            self.stats.foreign += 1
+            return
+        try:
+            packet = parse_rtp(data)
+        except RtpParseError:
+            self.stats.malformed += 1
+            return
+        if packet.payload_type != self.codec.payload_type:
+            if packet.payload_type == COMFORT_NOISE_PAYLOAD_TYPE:
+                self.stats.comfort_noise += 1
+            else:
+                self.stats.wrong_payload_type += 1
+            return
+        if self.latched is None:
+            self.latched = source
+        self.stats.packets_in += 1
+        sink = self.on_audio
+        for ready in self.jitter.push(packet):
+            if sink is not None:
+                sink(self.codec.decode(ready.payload))
+
+    # Outbound, driven by MediaClock ---------------------------------------------------------
+    def start_sending(self) -> None:
+        self.clock.register(self)
+
+    def on_tick(self) -> None:
+        destination = self.latched or self.remote
+        if self._transport is None or destination is None:
+            return
+        frame = self.playout.pop()
+        marker = False
+        if frame is None:
+            payload = self._silence_payload
+            self._talking = False
+        else:
+            payload = self.codec.encode(frame)
+            marker = not self._talking
+            self._talking = True
+            self.stats.audio_frames_out += 1
+        packet = RtpPacket(self.codec.payload_type, self._sequence, self._timestamp, self._ssrc, payload, marker)
+        self._sequence = (self._sequence + 1) & 0xFFFF
+        self._timestamp = (self._timestamp + self.codec.samples_per_frame) & 0xFFFFFFFF
+        now = time.monotonic()
+        try:
+            self._transport.sendto(packet.to_bytes(), destination)
+        except OSError:
+            self.stats.send_errors += 1
+            return
+        if self._last_send is not None:
+            self.stats.send_interval_error.add(abs(now - self._last_send - 0.020))
+        self._last_send = now
+        self.stats.packets_out += 1
+
+    def close(self) -> None:
+        self.clock.unregister(self)
+        if self._transport is not None:
+            self._transport.close()
+
+    def _accepts_source(self, source: Address) -> bool:
+        if self.latched is not None:
+            return source == self.latched
+        if self.remote is None:
+            return True
+        host, port = self.remote
+        return source[0] == host and (port == 0 or source[1] == port)
+
+
+async def open_rtp_session(
+    session: RtpSession,
+    bind_host: str,
+    port_range: tuple[int, int] | None,
+) -> RtpSession:
+    """Bind the session's UDP socket, trying ports in the range from a random start.
+
+    A fixed range lets firewalls be configured; a random start spreads calls after restarts.
+    `None` binds an ephemeral port.
+    """
+    loop = asyncio.get_running_loop()
+    if port_range is None:
+        await loop.create_datagram_endpoint(lambda: session, local_addr=(bind_host, 0))
+        return session
+    low, high = port_range
+    ports = list(range(low, high + 1))
+    offset = random.randrange(len(ports))
+    last_error: OSError | None = None
+    for port in ports[offset:] + ports[:offset]:
+        try:
+            await loop.create_datagram_endpoint(lambda: session, local_addr=(bind_host, port))
+            return session
+        except OSError as error:
+            last_error = error
+    raise OSError(f"no free UDP port for RTP in {low}-{high} on {bind_host}: {last_error}")

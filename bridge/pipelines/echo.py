@@ -1,0 +1,21 @@
+"""Echo: the caller hears themselves. Proves audio flows both ways through Asterisk."""
+
+from __future__ import annotations
+
+from bridge.media.codecs import Codec
+from bridge.media.playout import PlayoutQueue
+
+
+class EchoPipeline:
+    def __init__(self) -> None:
+        self._output: PlayoutQueue | None = None
+
+    def start(self, codec: Codec, output: PlayoutQueue) -> None:
+        self._output = output
+
+    def on_audio(self, pcm: bytes) -> None:
+        if self._output is not None:
+            self._output.put(pcm)
+
+    async def stop(self) -> None:
+        self._output = None

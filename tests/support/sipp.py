@@ -1,0 +1,171 @@
+"""Drive sipp, the real SIP peer: render a caller scenario that plays a pcap, run it, check it."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="caller plays audio then hangs up">
+  <send retrans="500">
+    <![CDATA[
+      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "Test Caller" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: sip:{caller}@[local_ip]:[local_port]
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=caller 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP {payload_type}
+      a=rtpmap:{payload_type} {rtpmap}
+      a=ptime:20
+      a=sendrecv
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="183" optional="true"/>
+  <recv response="200" rtd="true"/>
+  <send>
+    <![CDATA[
+      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "Test Caller" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Contact: sip:{caller}@[local_ip]:[local_port]
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>
+  <pause milliseconds="{hold_ms}"/>
+  <send retrans="500">
+    <![CDATA[
+      BYE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: "Test Caller" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 2 BYE
+      Contact: sip:{caller}@[local_ip]:[local_port]
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv response="200" crlf="true"/>
+</scenario>
+"""
+
+_RTPMAP = {0: "PCMU/8000", 8: "PCMA/8000"}
+
+
+def require_sipp() -> str:
+    path = shutil.which("sipp")
+    if path is None:
+        raise RuntimeError("sipp not found: install Debian's sip-tester (scripts/test does this)")
+    return path
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class SippResult:
+    returncode: int
+    output: str
+    successful_calls: int
+    failed_calls: int
+
+
+@dataclass
+class SippCaller:
+    """One sipp process placing `calls` calls (up to `concurrent` at once) that each play a pcap."""
+
+    workdir: Path
+    target: tuple[str, int]
+    pcap: Path
+    service: str = "18005550100"
+    caller: str = "15551230000"
+    payload_type: int = 0
+    hold_ms: int = 3000
+    calls: int = 1
+    concurrent: int = 1
+    rate: float = 10.0
+    sip_port: int = 0
+    media_port: int = 0
+
+    def __post_init__(self) -> None:
+        self.sip_port = self.sip_port or free_udp_port()
+        self.media_port = self.media_port or free_udp_port()
+
+    def scenario(self) -> Path:
+        path = self.workdir / f"caller-{self.sip_port}.xml"
+        path.write_text(
+            _SCENARIO.format(
+                caller=self.caller,
+                payload_type=self.payload_type,
+                rtpmap=_RTPMAP[self.payload_type],
+                pcap=self.pcap,
+                hold_ms=self.hold_ms,
+            )
+        )
+        return path
+
+    async def run(self, timeout: float = 120.0) -> SippResult:
+        command = [
+            require_sipp(),
+            f"{self.target[0]}:{self.target[1]}",
+            "-sf", str(self.scenario()),
+            "-s", self.service,
+            "-i", "127.0.0.1",
+            "-p", str(self.sip_port),
+            "-mp", str(self.media_port),
+            "-m", str(self.calls),
+            "-l", str(self.concurrent),
+            "-r", str(self.rate),
+            "-timeout", f"{int(timeout)}s",
+            "-timeout_error",
+            "-recv_timeout", "20000",
+            "-nostdin",
+            "-trace_err",
+            "-error_file", str(self.workdir / f"sipp-{self.sip_port}-errors.log"),
+        ]  # fmt: skip
+        process = await asyncio.create_subprocess_exec(
+            *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=self.workdir
+        )
+        stdout, _ = await asyncio.wait_for(process.communicate(), timeout + 30)
+        output = stdout.decode(errors="replace")
+        errors = self.workdir / f"sipp-{self.sip_port}-errors.log"
+        if errors.exists():
+            output += "\n" + errors.read_text(errors="replace")[-4000:]
+        successful, failed = _counts(output)
+        return SippResult(process.returncode or 0, output, successful, failed)
+
+
+def _counts(output: str) -> tuple[int, int]:
+    successful = failed = 0
+    for line in output.splitlines():
+        parts = [part.strip() for part in line.split("|")]
+        if len(parts) >= 3 and parts[0].startswith("Successful call"):
+            successful = int(parts[2] or 0)
+        elif len(parts) >= 3 and parts[0].startswith("Failed call"):
+            failed = int(parts[2] or 0)
+    return successful, failed
