@@ -53,6 +53,15 @@ class MediaConfig(_Section):
     setup_timeout_seconds: float = Field(default=5.0, gt=0)
 
     @model_validator(mode="after")
+    def _format_carries_both_ways(self) -> MediaConfig:
+        if self.format == "slin16":
+            raise ValueError(
+                "'slin16' is not supported yet: Asterisk 22.10 sends slin16 to us but plays none of our "
+                "slin16 audio to the caller (measured with bridge_simple and softmix); use 'ulaw' or 'alaw'"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _range_ordered(self) -> MediaConfig:
         if self.rtp_port_min == self.rtp_port_max == 0:
             return self

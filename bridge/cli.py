@@ -1,0 +1,93 @@
+"""The `bridge` command: run the service, check a config, run a private Asterisk with the bridge."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from pathlib import Path
+
+from bridge.config import BridgeConfig, ConfigError, load_config
+from bridge.logs import configure_logging
+from bridge.pipelines.prompt import PromptError
+
+EXIT_CONFIG = 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bridge", description="Local AI voice agent bridge for Asterisk (ARI)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="connect to Asterisk's ARI and serve calls")
+    run.add_argument("--config", type=Path, help="TOML config file (see config.example.toml)")
+    check = sub.add_parser("check-config", help="validate a config file and exit")
+    check.add_argument("--config", type=Path, required=True)
+    up = sub.add_parser("up", help="start a private Asterisk from asterisk/ and the bridge, ready for calls")
+    up.add_argument("--config", type=Path, help="bridge config; ARI settings are taken from the instance")
+    up.add_argument("--state-dir", type=Path, default=Path("var/asterisk"), help="instance directory")
+    up.add_argument("--sip-port", type=int, default=5060)
+    up.add_argument("--http-port", type=int, default=8088)
+    up.add_argument("--ami-port", type=int, default=5038)
+    up.add_argument("--bind", default="127.0.0.1", help="address Asterisk's SIP, HTTP and AMI listen on")
+    args = parser.parse_args(argv)
+
+    try:
+        config = load_config(args.config)
+        if args.command == "check-config":
+            config.ari.resolved_password()
+            print(f"{args.config}: OK")
+            return 0
+        configure_logging(config.log.level, config.log.format)
+        if args.command == "up":
+            return _up(args, config)
+        return _serve(config)
+    except (ConfigError, PromptError) as error:
+        print(f"bridge: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+def _serve(config: BridgeConfig) -> int:
+    from bridge.app.service import BridgeService
+
+    service = BridgeService(config)
+
+    async def _main() -> None:
+        task = asyncio.create_task(service.run())
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(_main())
+    return 0
+
+
+def _up(args: argparse.Namespace, config: BridgeConfig) -> int:
+    from bridge.pbx.instance import AsteriskInstance, AsteriskSettings
+
+    password = os.environ.get(config.ari.password_env) or config.ari.password or os.urandom(12).hex()
+    settings = AsteriskSettings(
+        sip_port=args.sip_port,
+        http_port=args.http_port,
+        ami_port=args.ami_port,
+        bind_host=args.bind,
+        ari_user=config.ari.username,
+        ari_password=password,
+        ari_app=config.ari.app,
+        ami_password=os.environ.get("BRIDGE_AMI_PASSWORD", os.urandom(12).hex()),
+    )
+    instance = AsteriskInstance(args.state_dir, settings)
+    instance.start()
+    print(
+        f"Asterisk ready: SIP udp {args.bind}:{args.sip_port} (calls from {settings.trunk_match} land in "
+        f"[from-trunk]), ARI {settings.ari_url}, log {instance.output_log}",
+        file=sys.stderr,
+    )
+    ari = config.ari.model_copy(update={"url": settings.ari_url, "password": password})
+    try:
+        return _serve(config.model_copy(update={"ari": ari}))
+    finally:
+        instance.stop()

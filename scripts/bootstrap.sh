@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Shared set-up for scripts/run and scripts/test: Debian packages, the venv, a private Asterisk.
+# Idempotent and fast the second time: each step is skipped when its result is already there.
+#   BOOTSTRAP_DEV=1   also install the test tools (pytest, mypy, ruff, sipp, tcpdump)
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+
+need_debs=()
+command -v dpkg-deb >/dev/null || need_debs+=(dpkg)
+if [[ ${BOOTSTRAP_DEV:-0} == 1 ]]; then
+  command -v sipp >/dev/null || need_debs+=(sip-tester)
+  command -v tcpdump >/dev/null || need_debs+=(tcpdump)
+fi
+if ((${#need_debs[@]})); then
+  echo "bootstrap: installing Debian packages: ${need_debs[*]}"
+  sudo_cmd=(); [[ $(id -u) == 0 ]] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${need_debs[@]}"
+fi
+
+python=${PYTHON:-python3}
+extras=""; [[ ${BOOTSTRAP_DEV:-0} == 1 ]] && extras="[dev]"
+stamp=.venv/.installed-$(cat pyproject.toml | sha256sum | cut -c1-16)${extras:+-dev}
+if [[ ! -f $stamp ]]; then
+  echo "bootstrap: creating .venv and installing the bridge$extras"
+  [[ -x .venv/bin/python ]] || "$python" -m venv .venv
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e ".$extras"
+  rm -f .venv/.installed-*
+  touch "$stamp"
+fi
+
+scripts/install_asterisk.sh
