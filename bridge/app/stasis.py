@@ -87,7 +87,7 @@ class StasisApplication:
     async def _run_call(self, call: CallSession) -> None:
         try:
             record = await call.run()
-        except Exception as error:  # noqa: BLE001 - a bug in one call must not end the process
+        except Exception as error:
             log.exception("call.crashed", call=call.channel_id)
             record = call.record
             record.error = record.error or repr(error)

@@ -7,6 +7,7 @@ logged precisely and ended on its own without touching other calls.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -135,9 +136,7 @@ class AriClient:
 
 def _error_for(method: str, path: str, status: int, body: str) -> AriError:
     message = body.strip()
-    try:
+    with contextlib.suppress(ValueError, AttributeError):
         message = str(json.loads(body).get("message", message))
-    except (ValueError, AttributeError):
-        pass
     cls = AriNotFound if status == 404 else AriError
     return cls(method, path, status, message or "no message")

@@ -57,7 +57,8 @@ class AriEventStream:
                         await self._pump(socket, handler)
                     log.warning("ari.disconnected", url=self.url, reason="Asterisk closed the events socket")
                 except aiohttp.WSServerHandshakeError as error:
-                    log.error("ari.rejected", url=self.url, status=error.status, hint=_handshake_hint(error.status, self))
+                    hint = _handshake_hint(error.status, self)
+                    log.error("ari.rejected", url=self.url, status=error.status, hint=hint)
                 except (aiohttp.ClientError, OSError, TimeoutError) as error:
                     log.error(
                         "ari.unreachable",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import wave
 from pathlib import Path
 
@@ -120,4 +121,30 @@ async def test_prompt_pipeline_is_heard_by_the_caller(asterisk: AsteriskInstance
         back = received_by_caller(capture, caller)
         assert level(back) > 1000
         assert dominant_frequency(back, 8000) == pytest.approx(PROMPT_TONE_HZ, abs=15)
+        await assert_nothing_left(asterisk, service)
+
+
+async def test_concurrent_calls_and_a_stray_sender(asterisk: AsteriskInstance, workdir: Path) -> None:
+    import socket
+
+    async with running_bridge(asterisk, format="ulaw") as service:
+        caller = SippCaller(
+            workdir, ("127.0.0.1", asterisk.settings.sip_port), caller_pcap(workdir), hold_ms=3000, calls=4, concurrent=4
+        )
+        call = asyncio.create_task(caller.run(timeout=40))
+        for _ in range(200):
+            if len(service.app.calls) == 4 and all(c.record.media_connected for c in service.app.calls.values()):
+                break
+            await asyncio.sleep(0.02)
+        stray = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for session in [c.rtp for c in service.app.calls.values()]:
+            assert session is not None and session.local_address is not None
+            stray.sendto(b"\x80\x00" + bytes(170), session.local_address)
+        stray.close()
+        result = await call
+        assert result.successful_calls == 4, result.output
+        await wait_for_finished_calls(service, 4)
+        records = list(service.app.finished)
+        assert all(r.media["packets_in"] >= 80 for r in records), [r.media for r in records]
+        assert sum(r.media["foreign"] for r in records) == 4
         await assert_nothing_left(asterisk, service)

@@ -1,0 +1,107 @@
+"""Call set-up and tear-down against a scripted ARI (no Asterisk): failures end one call cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from bridge.app.stasis import StasisApplication
+from bridge.ari.client import AriError, AriNotFound
+from bridge.config import parse_config
+from bridge.media.clock import MediaClock
+from bridge.pipelines.echo import EchoPipeline
+
+
+class ScriptedAri:
+    """Records calls; fails the operations named in `fail`."""
+
+    base_url = "http://127.0.0.1:8088"
+    app = "ai-bridge"
+
+    def __init__(self, fail: dict[str, AriError] | None = None) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        self.fail = fail or {}
+        self.application: StasisApplication | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        async def operation(*args: Any, **kwargs: Any) -> Any:
+            self.calls.append((name, args))
+            if name in self.fail:
+                raise self.fail[name]
+            if name == "external_media":
+                assert self.application is not None
+                await self.application.handle_event({"type": "StasisStart", "channel": {"id": args[0]}})
+                return {"channelvars": {"UNICASTRTP_LOCAL_ADDRESS": "127.0.0.1", "UNICASTRTP_LOCAL_PORT": "10000"}}
+            return None
+
+        return operation
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.calls]
+
+
+def make_app(ari: ScriptedAri) -> StasisApplication:
+    config = parse_config({"media": {"rtp_port_min": 0, "rtp_port_max": 0}})
+    app = StasisApplication(ari, config.media, MediaClock(), lambda persona: EchoPipeline())  # type: ignore[arg-type]
+    ari.application = app
+    return app
+
+
+async def start_call(app: StasisApplication, channel_id: str = "chan-1") -> None:
+    await app.handle_event(
+        {"type": "StasisStart", "args": ["sales"], "channel": {"id": channel_id, "caller": {"number": "100"}}}
+    )
+
+
+async def finished(app: StasisApplication, count: int = 1) -> None:
+    async with app.call_finished:
+        await asyncio.wait_for(app.call_finished.wait_for(lambda: len(app.finished) >= count), 5)
+
+
+async def test_call_is_bridged_then_fully_torn_down_on_hangup() -> None:
+    ari = ScriptedAri()
+    app = make_app(ari)
+    await start_call(app)
+    for _ in range(100):
+        if "add_to_bridge" in ari.names():
+            break
+        await asyncio.sleep(0.01)
+    call = app.calls["chan-1"]
+    await app.handle_event({"type": "StasisEnd", "channel": {"id": "chan-1"}})
+    await finished(app)
+    record = app.finished[0]
+    assert record.persona == "sales" and record.media_connected and record.end_reason == "caller:StasisEnd"
+    assert ari.names()[:4] == ["answer", "create_bridge", "external_media", "add_to_bridge"]
+    assert ("hangup", (call.media_channel_id,)) in ari.calls
+    assert ("hangup", ("chan-1",)) not in ari.calls, "the caller already left"
+    assert ari.names()[-1] == "destroy_bridge"
+    assert app.calls == {} and app.clock.sink_count == 0
+
+
+async def test_ari_error_during_setup_hands_the_caller_back_to_the_dialplan() -> None:
+    ari = ScriptedAri(fail={"create_bridge": AriError("POST", "/bridges", 500, "Internal Server Error")})
+    app = make_app(ari)
+    await start_call(app)
+    await finished(app)
+    record = app.finished[0]
+    assert "500" in record.error
+    assert ("set_variable", ("chan-1", "BRIDGE_RESULT", "failed")) in ari.calls
+    assert ("continue_in_dialplan", ("chan-1",)) in ari.calls
+    assert record.end_reason == "handed_back_to_dialplan"
+
+
+async def test_caller_gone_during_setup_leaks_nothing() -> None:
+    ari = ScriptedAri(fail={"answer": AriNotFound("POST", "/channels/chan-1/answer", 404, "Channel not found")})
+    app = make_app(ari)
+    await start_call(app)
+    await app.handle_event({"type": "ChannelDestroyed", "channel": {"id": "chan-1"}})
+    await finished(app)
+    assert "continue_in_dialplan" not in ari.names()
+    assert app.calls == {}
+
+
+async def test_events_for_unknown_channels_are_ignored() -> None:
+    app = make_app(ScriptedAri())
+    await app.handle_event({"type": "StasisEnd", "channel": {"id": "nobody"}})
+    await app.handle_event({"type": "ChannelVarset"})
+    assert app.calls == {}

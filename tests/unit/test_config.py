@@ -1,0 +1,53 @@
+import pytest
+
+from bridge.cli import main
+from bridge.config import ConfigError, load_config, parse_config
+
+
+def test_defaults_are_valid() -> None:
+    config = parse_config({})
+    assert config.media.format == "ulaw"
+    assert config.media.rtp_port_range == (40000, 40999)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"media": {"format": "gsm"}}, "media.format"),
+        ({"media": {"rtp_port_min": 5000, "rtp_port_max": 4000}}, "swap them"),
+        ({"media": {"rtp_port_min": 80, "rtp_port_max": 90}}, "1024-65535"),
+        ({"media": {"format": "slin16"}}, "not supported yet"),
+        ({"ari": {"url": "127.0.0.1:8088"}}, "ari.url"),
+        ({"ari": {"pasword": "x"}}, "ari.pasword: unknown key"),
+        ({"pipeline": {"kind": "prompt"}}, "needs prompt_wav"),
+        ({"pipeline": {"kind": "prompt", "prompt_wav": "/nope.wav"}}, "does not exist"),
+    ],
+)
+def test_errors_name_the_key_and_the_fix(raw: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_config(raw)
+
+
+def test_password_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = parse_config({"ari": {"password_env": "MY_ARI_PW"}})
+    monkeypatch.delenv("MY_ARI_PW", raising=False)
+    with pytest.raises(ConfigError, match="MY_ARI_PW"):
+        config.ari.resolved_password()
+    monkeypatch.setenv("MY_ARI_PW", "s3cret")
+    assert config.ari.resolved_password() == "s3cret"
+
+
+def test_missing_and_broken_files(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[media\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(bad)
+
+
+def test_cli_exits_non_zero_on_bad_config(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "bridge.toml"
+    bad.write_text('[media]\nformat = "gsm"\n')
+    assert main(["check-config", "--config", str(bad)]) == 2
+    assert "media.format" in capsys.readouterr().err
