@@ -129,7 +129,12 @@ async def test_concurrent_calls_and_a_stray_sender(asterisk: AsteriskInstance, w
 
     async with running_bridge(asterisk, format="ulaw") as service:
         caller = SippCaller(
-            workdir, ("127.0.0.1", asterisk.settings.sip_port), caller_pcap(workdir), hold_ms=3000, calls=4, concurrent=4
+            workdir,
+            ("127.0.0.1", asterisk.settings.sip_port),
+            caller_pcap(workdir),
+            hold_ms=3000,
+            calls=4,
+            concurrent=4,
         )
         call = asyncio.create_task(caller.run(timeout=40))
         for _ in range(200):
