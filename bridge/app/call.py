@@ -9,7 +9,6 @@ the shipped dialplan sends them to a human queue.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -70,6 +69,7 @@ class CallSession:
         self._gone: set[str] = set()
         self._ended = asyncio.Event()
         self._bridge_created = False
+        self._media_requested = False
         self._log = log.bind(call=self.channel_id)
 
     @property
@@ -114,6 +114,7 @@ class CallSession:
         await open_rtp_session(self.rtp, config.bind_host, config.rtp_port_range)
         assert self.rtp.local_address is not None
         media_ready = self._expect_stasis_start(self.media_channel_id)
+        self._media_requested = True
         channel = await self.ari.external_media(
             self.media_channel_id, f"{config.external_host}:{self.rtp.local_address[1]}", codec.name
         )
@@ -149,9 +150,10 @@ class CallSession:
         if self.rtp is not None:
             self.rtp.close()
             self.record.media = _media_summary(self.rtp)
-        for channel_id in (self.media_channel_id, self.channel_id):
-            if channel_id not in self._gone:
-                await self._quietly(self.ari.hangup(channel_id))
+        if self._media_requested and self.media_channel_id not in self._gone:
+            await self._quietly(self.ari.hangup(self.media_channel_id))
+        if self.channel_id not in self._gone:
+            await self._quietly(self.ari.hangup(self.channel_id))
         if self._bridge_created:
             await self._quietly(self.ari.destroy_bridge(self.bridge_id))
         self.record.ended_at = time.time()
@@ -159,11 +161,13 @@ class CallSession:
         self._log.info("call.end", reason=self.record.end_reason, media=self.record.media)
 
     async def _quietly(self, operation: Any) -> None:
-        with contextlib.suppress(AriNotFound):
-            try:
-                await operation
-            except AriError as error:
-                self._log.warning("call.teardown_error", error=str(error))
+        """Tear-down step: 'not found' means already gone, which is the goal."""
+        try:
+            await operation
+        except AriNotFound:
+            pass
+        except AriError as error:
+            self._log.warning("call.teardown_error", error=str(error))
 
 
 def _asterisk_rtp_address(channel: dict[str, Any], ari_url: str) -> tuple[str, int] | None:

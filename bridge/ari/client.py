@@ -50,8 +50,12 @@ class AriClient:
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
+            # Many calls set up at once: queueing for a pooled connection is not a connect failure,
+            # so only the socket connect is bounded tightly; the pool is sized for call bursts.
             self._session = aiohttp.ClientSession(
-                headers=self._headers, timeout=aiohttp.ClientTimeout(total=10, connect=3)
+                headers=self._headers,
+                timeout=aiohttp.ClientTimeout(total=15, sock_connect=3),
+                connector=aiohttp.TCPConnector(limit=256),
             )
         return self._session
 
