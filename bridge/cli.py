@@ -31,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--http-port", type=int, default=8088)
     up.add_argument("--ami-port", type=int, default=5038)
     up.add_argument("--bind", default="127.0.0.1", help="address Asterisk's SIP, HTTP and AMI listen on")
+    up.add_argument(
+        "--trunk", default="127.0.0.1", help="SIP trunk (provider) address: its calls land in [from-trunk]"
+    )
     args = parser.parse_args(argv)
 
     try:
@@ -78,6 +81,8 @@ def _up(args: argparse.Namespace, config: BridgeConfig) -> int:
         ari_password=password,
         ari_app=config.ari.app,
         ami_password=os.environ.get("BRIDGE_AMI_PASSWORD", os.urandom(12).hex()),
+        trunk_host=args.trunk,
+        trunk_match=args.trunk,
     )
     instance = AsteriskInstance(args.state_dir, settings)
     instance.start()
