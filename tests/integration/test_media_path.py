@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from bridge.app.service import BridgeService
+from bridge.config import PipelineConfig
 from bridge.media.codecs import codec_for
 from bridge.pbx.instance import AsteriskInstance
 from bridge.pipelines.echo import EchoPipeline
+from bridge.pipelines.factory import pipeline_factory
 from tests.integration.conftest import running_bridge, wait_for_finished_calls
 from tests.support.audio import dominant_frequency, level, tone
 from tests.support.capture import LoopbackCapture
@@ -106,13 +108,8 @@ async def test_prompt_pipeline_is_heard_by_the_caller(asterisk: AsteriskInstance
     ulaw = codec_for("ulaw")
     write_rtp_pcap(silent_pcap, bytes(ulaw.pcm_frame_bytes * 150), ulaw)
 
-    async with running_bridge(asterisk, None, format="ulaw") as service:
-        service.config = service.config.model_copy(
-            update={"pipeline": service.config.pipeline.model_copy(update={"kind": "prompt", "prompt_wav": prompt})}
-        )
-        from bridge.pipelines.factory import pipeline_factory
-
-        service.app.pipelines = pipeline_factory(service.config.pipeline)
+    prompt_pipelines = pipeline_factory(PipelineConfig(kind="prompt", prompt_wav=prompt))
+    async with running_bridge(asterisk, prompt_pipelines, format="ulaw") as service:
         caller = SippCaller(workdir, ("127.0.0.1", asterisk.settings.sip_port), silent_pcap, hold_ms=3000)
         async with LoopbackCapture(workdir / "caller.pcap", f"udp and dst port {caller.media_port}") as capture:
             result = await caller.run(timeout=30)
