@@ -31,9 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--http-port", type=int, default=8088)
     up.add_argument("--ami-port", type=int, default=5038)
     up.add_argument("--bind", default="127.0.0.1", help="address Asterisk's SIP, HTTP and AMI listen on")
-    up.add_argument(
-        "--trunk", default="127.0.0.1", help="SIP trunk (provider) address: its calls land in [from-trunk]"
-    )
+    up.add_argument("--trunk", default="127.0.0.1", help="SIP trunk (provider) address: its calls land in [from-trunk]")
     args = parser.parse_args(argv)
 
     try:

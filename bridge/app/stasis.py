@@ -87,7 +87,7 @@ class StasisApplication:
     async def _run_call(self, call: CallSession) -> None:
         try:
             record = await call.run()
-        except Exception as error:
+        except Exception as error:  # a bug in one call must not end the process or other calls
             log.exception("call.crashed", call=call.channel_id)
             record = call.record
             record.error = record.error or repr(error)

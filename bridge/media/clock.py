@@ -12,7 +12,11 @@ import contextlib
 from collections.abc import Callable
 from typing import Protocol
 
+import structlog
+
 from bridge.media.stats import SampleWindow
+
+log = structlog.get_logger(__name__)
 
 FRAME_SECONDS = 0.020
 # After a stall longer than this, the clock re-anchors instead of bursting the backlog out.
@@ -59,7 +63,9 @@ class MediaClock:
         for key, sink in list(self._sinks.items()):
             try:
                 sink.on_tick()
-            except Exception:  # noqa: BLE001 - one broken call must not stop the clock for all
+            except Exception:
+                # One broken call must not stop the clock for all; say which one went quiet.
+                log.exception("media.sink_failed", sink=type(sink).__name__)
                 self._sinks.pop(key, None)
 
     async def _run(self) -> None:
