@@ -14,6 +14,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from bridge.agent_config import (
+    DEFAULT_PERSONAS,
+    ConversationConfig,
+    LlmConfig,
+    PersonaConfig,
+    SttConfig,
+    TtsConfig,
+    VadConfig,
+)
 from bridge.media.codecs import CodecName
 
 
@@ -87,7 +96,7 @@ class MediaConfig(_Section):
 
 
 class PipelineConfig(_Section):
-    kind: Literal["echo", "prompt"] = "echo"
+    kind: Literal["echo", "prompt", "agent"] = "agent"
     prompt_wav: Path | None = None
 
     @model_validator(mode="after")
@@ -110,6 +119,21 @@ class BridgeConfig(_Section):
     media: MediaConfig = MediaConfig()
     pipeline: PipelineConfig = PipelineConfig()
     log: LogConfig = LogConfig()
+    stt: SttConfig = SttConfig()
+    llm: LlmConfig = LlmConfig()
+    tts: TtsConfig = TtsConfig()
+    vad: VadConfig = VadConfig()
+    conversation: ConversationConfig = ConversationConfig()
+    personas: dict[str, PersonaConfig] = Field(default_factory=lambda: dict(DEFAULT_PERSONAS))
+
+    @model_validator(mode="after")
+    def _default_persona_exists(self) -> BridgeConfig:
+        if self.conversation.default_persona not in self.personas:
+            raise ValueError(
+                f"conversation.default_persona {self.conversation.default_persona!r} has no [personas.NAME] section; "
+                f"defined: {', '.join(sorted(self.personas)) or 'none'}"
+            )
+        return self
 
 
 def load_config(path: Path | None) -> BridgeConfig:

@@ -43,6 +43,7 @@ class CallRecord:
     end_reason: str = ""
     error: str = ""
     media: dict[str, Any] = field(default_factory=dict)
+    conversation: dict[str, Any] = field(default_factory=dict)
 
 
 class CallSession:
@@ -70,6 +71,7 @@ class CallSession:
         self._ended = asyncio.Event()
         self._bridge_created = False
         self._media_requested = False
+        self._hand_over_reason: str | None = None
         self._log = log.bind(call=self.channel_id)
 
     @property
@@ -90,15 +92,26 @@ class CallSession:
         self.record.end_reason = self.record.end_reason or reason
         self._ended.set()
 
+    def hang_up(self, reason: str) -> None:
+        """CallControl: the pipeline is done with the caller (goodbye said)."""
+        self.end(reason)
+
+    def hand_over(self, reason: str) -> None:
+        """CallControl: give the caller back to the dialplan (BRIDGE_RESULT=<reason>), e.g. to a queue."""
+        self._hand_over_reason = reason
+        self._ended.set()
+
     async def run(self) -> CallRecord:
         self._log.info("call.start", caller=self.record.caller, persona=self.record.persona)
         try:
             await self._set_up()
             await self._ended.wait()
+            if self._hand_over_reason is not None:
+                await self._hand_back_to_dialplan(self._hand_over_reason)
         except (AriError, OSError, TimeoutError) as error:
             self.record.error = str(error) or type(error).__name__
             self._log.error("call.setup_failed", error=self.record.error)
-            await self._hand_back_to_dialplan()
+            await self._hand_back_to_dialplan("failed")
         finally:
             await self._tear_down()
         return self.record
@@ -124,7 +137,7 @@ class CallSession:
             return
         await self.ari.add_to_bridge(self.bridge_id, self.channel_id, self.media_channel_id)
         self.rtp.on_audio = self.pipeline.on_audio
-        self.pipeline.start(codec, self.rtp.playout)
+        self.pipeline.start(codec, self.rtp.playout, self)
         self.rtp.start_sending()
         self.record.media_connected = True
         self._log.info(
@@ -134,19 +147,20 @@ class CallSession:
             format=codec.name,
         )
 
-    async def _hand_back_to_dialplan(self) -> None:
+    async def _hand_back_to_dialplan(self, result: str) -> None:
         if self.channel_id in self._gone:
             return
         try:
-            await self.ari.set_variable(self.channel_id, "BRIDGE_RESULT", "failed")
+            await self.ari.set_variable(self.channel_id, "BRIDGE_RESULT", result)
             await self.ari.continue_in_dialplan(self.channel_id)
             self._gone.add(self.channel_id)
-            self.record.end_reason = "handed_back_to_dialplan"
+            self.record.end_reason = f"handed_back_to_dialplan:{result}"
         except AriError as error:
             self._log.warning("call.hand_back_failed", error=str(error))
 
     async def _tear_down(self) -> None:
         await self.pipeline.stop()
+        self.record.conversation = self.pipeline.report()
         if self.rtp is not None:
             self.rtp.close()
             self.record.media = _media_summary(self.rtp)

@@ -80,11 +80,3 @@ def codec_for(name: str) -> Codec:
 def rms(pcm: bytes) -> int:
     """Root-mean-square level of 16-bit PCM (0..32767), used for energy checks and stats."""
     return int(audioop.rms(pcm, SAMPLE_WIDTH)) if pcm else 0
-
-
-def resample(pcm: bytes, from_rate: int, to_rate: int) -> bytes:
-    """Rate conversion for prompts; the conversation stack brings a band-limited resampler."""
-    if from_rate == to_rate:
-        return pcm
-    converted, _ = audioop.ratecv(pcm, SAMPLE_WIDTH, 1, from_rate, to_rate, None)
-    return bytes(converted)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 
 
 class PlayoutQueue:
@@ -15,13 +16,20 @@ class PlayoutQueue:
         self.frame_bytes = frame_bytes
         self.max_frames = max_frames
         self.dropped_overflow = 0
+        self.frames_queued_total = 0
         self._frames: deque[bytes] = deque()
         self._partial = b""
         self._drained = asyncio.Event()
         self._drained.set()
+        self._on_next_frame: Callable[[], None] | None = None
 
     def __len__(self) -> int:
         return len(self._frames)
+
+    @property
+    def frames_played_total(self) -> int:
+        """Frames that left the queue for the caller (or were cleared); positions in the agent's speech."""
+        return self.frames_queued_total - len(self._frames)
 
     @property
     def duration_ms(self) -> int:
@@ -48,13 +56,24 @@ class PlayoutQueue:
         frame = self._frames.popleft()
         if not self._frames and not self._partial:
             self._drained.set()
+        if self._on_next_frame is not None:
+            notify, self._on_next_frame = self._on_next_frame, None
+            notify()
         return frame
+
+    def notify_next_frame(self, callback: Callable[[], None]) -> None:
+        """Call `callback` (once, on the clock's tick) when the next queued frame goes out.
+
+        This is how a turn learns when its first audio actually left for the caller.
+        """
+        self._on_next_frame = callback
 
     def clear(self) -> int:
         """Drop everything queued; returns the number of frames dropped."""
         dropped = len(self._frames)
         self._frames.clear()
         self._partial = b""
+        self._on_next_frame = None
         self._drained.set()
         return dropped
 
@@ -66,4 +85,5 @@ class PlayoutQueue:
             self._frames.popleft()
             self.dropped_overflow += 1
         self._frames.append(frame)
+        self.frames_queued_total += 1
         self._drained.clear()

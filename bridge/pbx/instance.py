@@ -17,9 +17,10 @@ from base64 import b64encode
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bridge.models.paths import cache_root
 from bridge.pbx.render import render_config_dir
 
-DEFAULT_CACHE = Path(os.environ.get("BRIDGE_CACHE", Path.home() / ".cache" / "asterisk-ai-bridge"))
+DEFAULT_CACHE = cache_root()
 
 
 class AsteriskNotInstalled(RuntimeError):

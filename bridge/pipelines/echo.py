@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from bridge.media.codecs import Codec
 from bridge.media.playout import PlayoutQueue
+from bridge.pipelines.base import CallControl
 
 
 class EchoPipeline:
     def __init__(self) -> None:
         self._output: PlayoutQueue | None = None
 
-    def start(self, codec: Codec, output: PlayoutQueue) -> None:
+    def start(self, codec: Codec, output: PlayoutQueue, control: CallControl) -> None:
         self._output = output
 
     def on_audio(self, pcm: bytes) -> None:
@@ -19,3 +22,6 @@ class EchoPipeline:
 
     async def stop(self) -> None:
         self._output = None
+
+    def report(self) -> dict[str, Any]:
+        return {}

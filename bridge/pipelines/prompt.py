@@ -5,8 +5,10 @@ from __future__ import annotations
 import wave
 from pathlib import Path
 
-from bridge.media.codecs import SAMPLE_WIDTH, Codec, resample
+from bridge.media.codecs import SAMPLE_WIDTH, Codec
 from bridge.media.playout import PlayoutQueue
+from bridge.media.resample import resample_pcm16
+from bridge.pipelines.base import CallControl
 from bridge.pipelines.echo import EchoPipeline
 
 
@@ -34,9 +36,9 @@ class PromptPipeline(EchoPipeline):
         self._pcm, self._rate = read_wav_mono16(wav_path)
         self._playing = False
 
-    def start(self, codec: Codec, output: PlayoutQueue) -> None:
-        super().start(codec, output)
-        output.put(resample(self._pcm, self._rate, codec.sample_rate))
+    def start(self, codec: Codec, output: PlayoutQueue, control: CallControl) -> None:
+        super().start(codec, output, control)
+        output.put(resample_pcm16(self._pcm, self._rate, codec.sample_rate))
         output.end_segment()
         self._playing = True
 

@@ -50,7 +50,7 @@ async def test_ari_error_during_setup_hands_caller_to_queue(asterisk: AsteriskIn
         await wait_for_finished_calls(service, 1)
         record = service.app.finished[0]
         assert record.error and "externalMedia" in record.error
-        assert record.end_reason == "handed_back_to_dialplan"
+        assert record.end_reason == "handed_back_to_dialplan:failed"
         result = await call
         assert result.successful_calls == 1, result.output
         assert await service.client.list_bridges() == []

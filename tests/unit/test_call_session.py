@@ -87,7 +87,7 @@ async def test_ari_error_during_setup_hands_the_caller_back_to_the_dialplan() ->
     assert "500" in record.error
     assert ("set_variable", ("chan-1", "BRIDGE_RESULT", "failed")) in ari.calls
     assert ("continue_in_dialplan", ("chan-1",)) in ari.calls
-    assert record.end_reason == "handed_back_to_dialplan"
+    assert record.end_reason == "handed_back_to_dialplan:failed"
 
 
 async def test_caller_gone_during_setup_leaks_nothing() -> None:

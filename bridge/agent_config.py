@@ -1,0 +1,113 @@
+"""Config sections for the conversation stack: models (stt/llm/tts/vad), turn-taking and personas.
+
+Model paths left empty mean the packaged defaults (Whisper tiny.en, Qwen2.5 0.5B, Piper joe):
+the product works with no model configuration at all, and nothing is fetched from a hub.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SttConfig(_Section):
+    backend: Literal["whisper", "vosk"] = "whisper"
+    model_path: Path | None = None
+    threads: int = Field(default=2, ge=1, le=64)
+    compute_type: Literal["int8", "int8_float32", "float32"] = "int8"
+    language: str = "en"
+
+    @model_validator(mode="after")
+    def _vosk_needs_model(self) -> SttConfig:
+        if self.backend == "vosk" and self.model_path is None:
+            raise ValueError(
+                "backend = 'vosk' needs model_path = '/path/to/vosk-model-dir' (no English Vosk model is bundled)"
+            )
+        return self
+
+
+class LlmConfig(_Section):
+    backend: Literal["llama_cpp", "openai_http"] = "llama_cpp"
+    model_path: Path | None = None
+    context_tokens: int = Field(default=2048, ge=256)
+    threads: int = Field(default=2, ge=1, le=64)
+    max_tokens: int = Field(default=60, ge=1, le=2048)
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    base_url: str | None = Field(default=None, pattern=r"^https?://")
+    model: str = "default"
+    api_key_env: str = "BRIDGE_LLM_API_KEY"
+
+    @model_validator(mode="after")
+    def _http_needs_url(self) -> LlmConfig:
+        if self.backend == "openai_http" and self.base_url is None:
+            raise ValueError("backend = 'openai_http' needs base_url = 'http://host:port/v1'")
+        return self
+
+
+class TtsConfig(_Section):
+    backend: Literal["piper", "coqui", "flite", "espeak-ng"] = "piper"
+    model_path: Path | None = None
+    config_path: Path | None = None
+    voice: str = ""
+    speaker: str | None = None
+
+    @model_validator(mode="after")
+    def _coqui_needs_model(self) -> TtsConfig:
+        if self.backend == "coqui" and self.model_path is None:
+            raise ValueError("backend = 'coqui' needs model_path = '/path/to/model.pth' (with config.json beside it)")
+        return self
+
+
+class VadConfig(_Section):
+    aggressiveness: int = Field(default=2, ge=0, le=3)
+    min_level_dbfs: float = Field(default=-45.0, le=0)
+
+
+class ConversationConfig(_Section):
+    default_persona: str = "receptionist"
+    pause_ms: int = Field(default=80, ge=20, le=2000)
+    end_ms: int = Field(default=400, ge=100, le=5000)
+    preroll_ms: int = Field(default=300, ge=0, le=2000)
+    max_utterance_seconds: float = Field(default=20.0, gt=1)
+    barge_in_min_level_dbfs: float = Field(default=-35.0, le=0)
+    min_voiced_ms: int = Field(default=200, ge=0)
+    reprompt_after_seconds: float = Field(default=8.0, gt=0)
+    max_reprompts: int = Field(default=2, ge=0)
+    max_call_seconds: float = Field(default=900.0, gt=0)
+    history_turns: int = Field(default=8, ge=0)
+    on_error: Literal["transfer", "hangup"] = "transfer"
+
+    @model_validator(mode="after")
+    def _pause_before_end(self) -> ConversationConfig:
+        if self.pause_ms >= self.end_ms:
+            raise ValueError(f"pause_ms ({self.pause_ms}) must be below end_ms ({self.end_ms})")
+        return self
+
+
+class PersonaConfig(_Section):
+    system_prompt: str = Field(min_length=1)
+    greeting: str = Field(min_length=1)
+    reprompt: str = "Are you still there?"
+    goodbye: str = "Thank you for calling. Goodbye."
+    apology: str = "I'm sorry, I'm having a technical problem. Let me put you through to a colleague."
+
+
+DEFAULT_PERSONAS = {
+    "receptionist": PersonaConfig(
+        system_prompt=(
+            "You are Sam, the friendly receptionist of Bright Smile Dental, talking to a caller on the phone.\n"
+            "Answer the caller's question in one short sentence using only these facts:\n"
+            "- Opening hours: Monday to Friday 8 am to 6 pm. Saturday 9 am to 1 pm. Closed on Sunday.\n"
+            "- Address: 12 Harbour Street.\n"
+            "- Price of a cleaning: 90 dollars.\n"
+            "If you do not know, say you will pass the question to a colleague."
+        ),
+        greeting="Thank you for calling Bright Smile Dental, this is Sam. How can I help you?",
+    )
+}

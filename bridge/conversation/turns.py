@@ -1,0 +1,45 @@
+"""A turn's latency breakdown: when each stage finished, relative to the caller's last voiced frame.
+
+Stages may finish *before* the end of turn is decided (negative endpoint-relative times are
+normal): the answer is prepared speculatively during the caller's pause.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+STAGES = ("endpoint", "stt_final", "llm_first_token", "first_clause", "tts_first_audio", "first_frame_out")
+
+
+@dataclass(slots=True)
+class Turn:
+    index: int
+    speech_start: float
+    speech_end: float = 0.0
+    voiced_ms: int = 0
+    caller_text: str = ""
+    agent_text: str = ""
+    interrupted: bool = False
+    outcome: str = "pending"
+    marks: dict[str, float] = field(default_factory=dict)
+
+    def mark(self, stage: str, at: float | None = None) -> None:
+        """Record the first time a stage completes (later repeats are ignored)."""
+        self.marks.setdefault(stage, time.monotonic() if at is None else at)
+
+    def latency_ms(self) -> dict[str, int]:
+        return {stage: round((self.marks[stage] - self.speech_end) * 1000) for stage in STAGES if stage in self.marks}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "caller": self.caller_text,
+            "agent": self.agent_text,
+            "interrupted": self.interrupted,
+            "outcome": self.outcome,
+            "utterance_ms": round((self.speech_end - self.speech_start) * 1000),
+            "voiced_ms": self.voiced_ms,
+            "latency_ms": self.latency_ms(),
+        }

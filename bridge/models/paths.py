@@ -1,0 +1,14 @@
+"""Where the bridge keeps what it builds: the private Asterisk and assembled model files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("BRIDGE_CACHE", Path.home() / ".cache" / "asterisk-ai-bridge"))
+
+
+def models_dir() -> Path:
+    return cache_root() / "models"

@@ -1,0 +1,90 @@
+"""An OpenAI-compatible chat server on another box (llama.cpp server, vLLM, ...), streamed over SSE.
+
+For sites whose GPU server already hosts a model: the bridge stays local to the PBX, the model
+runs where the hardware is. Nothing here talks to a cloud unless the operator points it there.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import AsyncGenerator
+
+import aiohttp
+
+from bridge.speech.llm import ChatMessage
+
+
+class OpenAiCompatibleError(Exception):
+    pass
+
+
+class OpenAiCompatibleModel:
+    name = "openai_http"
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str | None = None,
+        max_tokens: int = 80,
+        temperature: float = 0.0,
+        timeout_seconds: float = 10.0,
+    ) -> None:
+        self.url = base_url.rstrip("/") + "/chat/completions"
+        self.model = model
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout_seconds, sock_read=timeout_seconds)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def warm(self, system_prompt: str) -> None:
+        """The server owns its cache; nothing to do here."""
+
+    async def reply(self, messages: list[ChatMessage], go: threading.Event | None = None) -> AsyncGenerator[str, None]:
+        """Stream from the server; `go` is ignored (the model does not share our CPU)."""
+        body = {
+            "model": self.model,
+            "messages": messages,
+            "stream": True,
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+        }
+        session = self._client()
+        try:
+            async with session.post(self.url, json=body, headers=self._headers) as response:
+                if response.status != 200:
+                    detail = (await response.text())[:200]
+                    raise OpenAiCompatibleError(f"{self.url}: HTTP {response.status}: {detail}")
+                async for raw in response.content:
+                    line = raw.decode("utf-8", "replace").strip()
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        return
+                    text = _delta_text(data)
+                    if text:
+                        yield text
+        except aiohttp.ClientError as error:
+            raise OpenAiCompatibleError(f"{self.url}: {error}") from error
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+def _delta_text(data: str) -> str:
+    try:
+        choices = json.loads(data).get("choices") or []
+    except (ValueError, AttributeError):
+        raise OpenAiCompatibleError(f"malformed stream chunk: {data[:100]!r}") from None
+    if not choices:
+        return ""
+    return str((choices[0].get("delta") or {}).get("content") or "")
