@@ -62,11 +62,12 @@ class BridgeService:
                 await asyncio.shield(self._shutdown())
 
     async def _build_pipelines(self) -> PipelineFactory:
-        if self.config.pipeline.kind == "agent" and self.agent is None:
-            from bridge.conversation.loading import load_agent
+        if self.config.pipeline.kind == "agent":
+            if self.agent is None:
+                from bridge.conversation.loading import load_agent
 
-            log.info("bridge.loading_models")
-            self.agent = await asyncio.to_thread(load_agent, self.config)
+                log.info("bridge.loading_models")
+                self.agent = await asyncio.to_thread(load_agent, self.config)
             await self.agent.warm(codec_for(self.config.media.format).sample_rate)
             log.info("bridge.models_ready")
         return pipeline_factory(self.config, self.agent)

@@ -179,7 +179,7 @@ class Conversation:
                 reply.turn.interrupted = True
                 reply.turn.outcome = "interrupted"
                 reply.turn.agent_text = heard
-            self._remember(reply.turn.caller_text if reply.turn else None, heard + (" ..." if unheard else ""))
+            self._remember(reply.turn.caller_text if reply.turn else None, heard)
         self._cancel_reply()
         self._log.info("turn.barge_in", dropped_frames=dropped, unheard=len(self._unheard))
 

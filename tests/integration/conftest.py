@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import random
 import socket
 from collections.abc import AsyncIterator, Iterator
@@ -16,6 +17,8 @@ import pytest
 
 from bridge.app.service import BridgeService
 from bridge.config import parse_config
+from bridge.conversation.agent import Agent
+from bridge.conversation.loading import load_agent
 from bridge.pbx.instance import AsteriskInstance, AsteriskSettings
 from bridge.pipelines.factory import PipelineFactory
 
@@ -63,10 +66,25 @@ def bridge_config(asterisk: AsteriskInstance, **media: object) -> dict[str, obje
 
 @contextlib.asynccontextmanager
 async def running_bridge(
-    asterisk: AsteriskInstance, pipelines: PipelineFactory | None = None, **media: object
+    asterisk: AsteriskInstance,
+    pipelines: PipelineFactory | None = None,
+    agent: Agent | None = None,
+    conversation: dict[str, object] | None = None,
+    **media: object,
 ) -> AsyncIterator[BridgeService]:
-    """Run the real bridge service against the instance until the block ends."""
-    service = BridgeService(parse_config(bridge_config(asterisk, **media)), pipelines)
+    """Run the real bridge service against the instance until the block ends.
+
+    With `agent` (models loaded once per test session) the product's conversation pipeline runs;
+    otherwise `pipelines`, or echo.
+    """
+    raw = bridge_config(asterisk, **media)
+    if agent is not None:
+        raw["pipeline"] = {"kind": "agent"}
+        if conversation:
+            agent = dataclasses.replace(agent, settings=agent.settings.model_copy(update=conversation))
+    else:
+        raw["pipeline"] = {"kind": "echo"}
+    service = BridgeService(parse_config(raw), pipelines, agent)
     task = asyncio.create_task(service.run())
     try:
         await asyncio.wait_for(service.events.connected.wait(), 10)
@@ -75,6 +93,12 @@ async def running_bridge(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+@pytest.fixture(scope="session")
+def agent() -> Agent:
+    """The default local models (Whisper tiny.en, Qwen2.5 0.5B, Piper joe), loaded once per run."""
+    return load_agent(parse_config({}))
 
 
 async def wait_for_finished_calls(service: BridgeService, count: int, timeout: float = 15.0) -> None:

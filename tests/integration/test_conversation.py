@@ -1,0 +1,175 @@
+"""A caller talks to the local agent through a real Asterisk (sipp plays synthesized caller speech).
+
+What the caller said is checked in the call record's transcript; what the agent said is taken off
+the wire (tcpdump between Asterisk and sipp) and transcribed, so these tests hear exactly what a
+caller would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bridge.app.call import CallRecord
+from bridge.conversation.agent import Agent
+from bridge.media.codecs import codec_for, rms
+from bridge.pbx.instance import AsteriskInstance
+from bridge.speech.llm import ChatMessage
+from tests.integration.conftest import running_bridge, wait_for_finished_calls
+from tests.integration.test_routing_fallback import wait_for_queue_caller
+from tests.support.capture import LoopbackCapture
+from tests.support.pcap import rtp_streams, write_rtp_pcap
+from tests.support.sipp import SippCaller
+from tests.support.speech import caller_says, silence, transcribe, words
+
+pytestmark = pytest.mark.integration
+
+ULAW = codec_for("ulaw")
+SILENT_RMS = 200
+
+
+@dataclass
+class WireAudio:
+    """The call as it crossed the wire: caller->Asterisk and Asterisk->caller, as timed 20 ms frames."""
+
+    sent: list[tuple[float, bytes]]
+    received: list[tuple[float, bytes]]
+
+    def received_between(self, start: float, end: float) -> bytes:
+        return b"".join(pcm for at, pcm in self.received if start <= at < end)
+
+    def first_sent_voice(self, after: float = 0.0) -> float:
+        return next(at for at, pcm in self.sent if at >= after and rms(pcm) > SILENT_RMS)
+
+    def last_sent_voice(self, before: float) -> float:
+        return max(at for at, pcm in self.sent if at < before and rms(pcm) > SILENT_RMS)
+
+    def received_voice_spans(self) -> list[tuple[float, float]]:
+        spans: list[tuple[float, float]] = []
+        for at, pcm in self.received:
+            if rms(pcm) <= SILENT_RMS:
+                continue
+            if spans and at - spans[-1][1] <= 0.3:
+                spans[-1] = (spans[-1][0], at + 0.02)
+            else:
+                spans.append((at, at + 0.02))
+        return spans
+
+
+def wire_audio(capture: LoopbackCapture, caller: SippCaller) -> WireAudio:
+    datagrams = capture.datagrams()
+    start = min(d.time for d in datagrams)
+
+    def frames(selected: list) -> list[tuple[float, bytes]]:  # type: ignore[type-arg]
+        streams = rtp_streams(selected)
+        assert streams, "no RTP in this direction"
+        longest = max(streams.values(), key=len)
+        return [(at - start, ULAW.decode(p.payload)) for at, p in longest if p.payload_type == 0]
+
+    sent = [d for d in datagrams if d.src[1] == caller.media_port]
+    received = [d for d in datagrams if d.dst[1] == caller.media_port]
+    return WireAudio(frames(sent), frames(received))
+
+
+async def call_agent(asterisk: AsteriskInstance, workdir: Path, audio: bytes, name: str) -> tuple[WireAudio, int]:
+    pcap = workdir / f"{name}.pcap"
+    write_rtp_pcap(pcap, audio, ULAW)
+    caller = SippCaller(workdir, ("127.0.0.1", asterisk.settings.sip_port), pcap, hold_ms=int(len(audio) / 16) + 300)
+    async with LoopbackCapture(workdir / f"{name}-wire.pcap", f"udp and port {caller.media_port}") as capture:
+        result = await caller.run(timeout=60)
+    assert result.successful_calls == 1, result.output
+    return wire_audio(capture, caller), caller.media_port
+
+
+async def hear(agent: Agent, pcm: bytes) -> set[str]:
+    return words(await asyncio.to_thread(transcribe, agent.recognizer, pcm, 8000))
+
+
+def only_record(service_records: list[CallRecord]) -> CallRecord:
+    assert len(service_records) == 1
+    return service_records[0]
+
+
+async def test_caller_question_gets_a_spoken_answer_on_topic(
+    asterisk: AsteriskInstance, workdir: Path, agent: Agent
+) -> None:
+    question = caller_says("Where is your office located?")
+    audio = silence(5.0) + question + silence(7.0)
+    async with running_bridge(asterisk, agent=agent) as service:
+        wire, _ = await call_agent(asterisk, workdir, audio, "question")
+        await wait_for_finished_calls(service, 1)
+        record = only_record(list(service.app.finished))
+
+    turns = record.conversation["turns"]
+    assert len(turns) == 1, turns
+    assert {"office", "located"} <= words(turns[0]["caller"]), turns[0]
+    assert turns[0]["outcome"] == "answered"
+    assert set(turns[0]["latency_ms"]) == {
+        "endpoint", "stt_final", "llm_first_token", "first_clause", "tts_first_audio", "first_frame_out"
+    }  # fmt: skip
+
+    asked_at = wire.first_sent_voice(after=4.0)
+    greeting = await hear(agent, wire.received_between(0.0, asked_at))
+    assert {"bright", "smile", "dental"} & greeting, greeting
+    answer = await hear(agent, wire.received_between(asked_at, 99.0))
+    assert {"harbour", "harbor", "street", "12"} & answer, answer
+
+
+async def test_caller_barging_in_silences_the_agent(asterisk: AsteriskInstance, workdir: Path, agent: Agent) -> None:
+    interruption = caller_says("Sorry, what are your opening hours on Saturday?")
+    audio = silence(1.2) + interruption + silence(7.0)
+    async with running_bridge(asterisk, agent=agent) as service:
+        wire, _ = await call_agent(asterisk, workdir, audio, "barge-in")
+        await wait_for_finished_calls(service, 1)
+        record = only_record(list(service.app.finished))
+
+    assert record.conversation["barge_ins"] == 1, record.conversation
+    onset = wire.first_sent_voice()
+    finished = wire.last_sent_voice(before=onset + 6)
+    greeting_spans = [span for span in wire.received_voice_spans() if span[0] < onset]
+    assert greeting_spans, "the greeting never started"
+    # The greeting runs ~4 s; once the caller talks over it, the line from the agent goes quiet.
+    while_caller_talks = wire.received_between(onset + 0.4, finished)
+    assert rms(while_caller_talks) < SILENT_RMS, "agent kept talking over the caller"
+    turn = record.conversation["turns"][0]
+    assert {"opening", "hours", "saturday"} <= words(turn["caller"]), turn
+    answer = await hear(agent, wire.received_between(finished, 99.0))
+    assert {"saturday", "9", "nine", "1", "pm"} & answer, answer
+
+
+class BrokenLanguageModel:
+    """An LLM backend that fails mid-call, as a crashed model server would."""
+
+    name = "broken"
+
+    async def warm(self, system_prompt: str) -> None:
+        return None
+
+    async def reply(self, messages: list[ChatMessage], go: object = None) -> AsyncGenerator[str, None]:
+        yield "Let me"
+        raise RuntimeError("model server went away")
+
+
+async def test_backend_failure_apologises_and_transfers_to_the_queue(
+    asterisk: AsteriskInstance, workdir: Path, agent: Agent
+) -> None:
+    broken = dataclasses.replace(agent, llm=BrokenLanguageModel())
+    audio = silence(5.0) + caller_says("Can I book a cleaning please?") + silence(9.0)
+    async with running_bridge(asterisk, agent=broken) as service:
+        call = asyncio.create_task(call_agent(asterisk, workdir, audio, "broken"))
+        await wait_for_queue_caller(asterisk, timeout=30)
+        await wait_for_finished_calls(service, 1)
+        record = only_record(list(service.app.finished))
+        wire, _ = await call
+
+    assert record.end_reason == "handed_back_to_dialplan:failed"
+    assert record.conversation["end_reason"] == "backend_error"
+    assert any("model server went away" in error for error in record.conversation["errors"])
+    asked_at = wire.first_sent_voice(after=4.0)
+    apology = await hear(agent, wire.received_between(asked_at, asked_at + 8.0))
+    assert {"sorry", "colleague", "problem"} & apology, apology
