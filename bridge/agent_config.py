@@ -71,7 +71,7 @@ class VadConfig(_Section):
 
 class ConversationConfig(_Section):
     default_persona: str = "receptionist"
-    pause_ms: int = Field(default=80, ge=20, le=2000)
+    pause_ms: int = Field(default=40, ge=20, le=2000)
     end_ms: int = Field(default=400, ge=100, le=5000)
     preroll_ms: int = Field(default=300, ge=0, le=2000)
     max_utterance_seconds: float = Field(default=20.0, gt=1)

@@ -63,6 +63,7 @@ async def run_level(asterisk: AsteriskInstance, workdir: Path, calls: int, secon
             "ari": {"url": settings.ari_url, "username": settings.ari_user, "password": settings.ari_password,
                     "app": settings.ari_app},
             "media": {"format": "ulaw", "rtp_port_min": 0, "rtp_port_max": 0},
+            "pipeline": {"kind": "echo"},
             "log": {"level": "warning"},
         }
     )  # fmt: skip

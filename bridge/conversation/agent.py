@@ -62,6 +62,6 @@ class Agent:
     async def warm(self, rate: int) -> None:
         """Before the first call: persona prompts into the LLM cache, fixed phrases into audio."""
         for persona in self.personas.values():
-            await self.llm.warm(persona.system_prompt)
+            await self.llm.prefill([{"role": "system", "content": persona.system_prompt}])
             for text in (persona.greeting, persona.apology, persona.goodbye, persona.reprompt):
                 await self.phrase(text, rate)

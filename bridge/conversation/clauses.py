@@ -16,7 +16,7 @@ _MARKUP = re.compile(r"[*_#`>|]+|\[(.*?)\]\(.*?\)")
 
 
 class ClauseSplitter:
-    def __init__(self, first_clause_min_words: int = 3, first_piece_max_words: int = 4, max_words: int = 40) -> None:
+    def __init__(self, first_clause_min_words: int = 3, first_piece_max_words: int = 3, max_words: int = 40) -> None:
         self.first_clause_min_words = first_clause_min_words
         self.first_piece_max_words = first_piece_max_words
         self.max_words = max_words

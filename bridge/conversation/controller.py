@@ -215,6 +215,7 @@ class Conversation:
                 turn.outcome = "answered"
             turn.agent_text = turn.agent_text or reply.text
             self._log_turn(turn)
+            self._spawn(self._prefill_history())
         finally:
             if not playing.done():
                 playing.cancel()
@@ -222,11 +223,7 @@ class Conversation:
                     await playing
 
     async def _generate(self, turn: Turn, text: str, reply: Reply) -> None:
-        messages: list[ChatMessage] = [
-            {"role": "system", "content": self.persona.system_prompt},
-            *self._history[-2 * self.settings.history_turns :],
-            {"role": "user", "content": text},
-        ]
+        messages: list[ChatMessage] = [*self._context(), {"role": "user", "content": text}]
         splitter = ClauseSplitter()
         async with contextlib.aclosing(self.agent.llm.reply(messages, reply.llm_go)) as tokens:
             async for token in tokens:
@@ -266,6 +263,7 @@ class Conversation:
             playing.cancel()
         if kind == "greeting":
             self._remember(None, text)
+            self._spawn(self._prefill_history())
 
     def _set_reply(self, reply: Reply, work: Coroutine[Any, Any, None]) -> None:
         self._cancel_reply()
@@ -354,6 +352,19 @@ class Conversation:
     def _is_noise(self, turn: Turn) -> bool:
         words = re.sub(r"[^a-z0-9' ]", "", turn.caller_text.lower()).strip()
         return words in _NOISE_TRANSCRIPTS or turn.voiced_ms < self.settings.min_voiced_ms
+
+    def _context(self) -> list[ChatMessage]:
+        return [
+            {"role": "system", "content": self.persona.system_prompt},
+            *self._history[-2 * self.settings.history_turns :],
+        ]
+
+    async def _prefill_history(self) -> None:
+        """While the caller speaks, get the LLM's cache ready for the conversation so far."""
+        try:
+            await self.agent.llm.prefill(self._context())
+        except Exception as error:  # noqa: BLE001 - an optimisation; the reply itself will surface failures
+            self._log.warning("conversation.prefill_failed", error=str(error))
 
     def _remember(self, caller: str | None, agent: str) -> None:
         if caller:

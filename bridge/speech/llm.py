@@ -22,5 +22,6 @@ class LanguageModel(Protocol):
         clause is being synthesised, so TTS gets the CPU on the critical path.
         """
 
-    async def warm(self, system_prompt: str) -> None:
-        """Pre-compute what can be (the system prompt's KV cache) before the first caller."""
+    async def prefill(self, messages: list[ChatMessage]) -> None:
+        """Pre-compute the KV cache for a conversation so far (the system prompt at start-up, the
+        history while the caller speaks), so the next reply only evaluates the caller's new words."""

@@ -1,8 +1,9 @@
 """llama.cpp (llama-cpp-python) running a local GGUF, shared by every call through one worker.
 
 llama.cpp keeps the KV cache of the last prompt and reuses its longest common prefix, so the
-persona's system prompt (warmed at start-up) and the call's earlier turns are not evaluated
-again: only the new words are. Generation stops at the next token once the caller barges in.
+persona's system prompt (prefilled at start-up) and the call's earlier turns (prefilled while
+the caller speaks) are not evaluated again: only the caller's new words are. Generation stops
+at the next token once the caller barges in.
 """
 
 from __future__ import annotations
@@ -49,9 +50,10 @@ class LlamaLanguageModel:
         self.temperature = temperature
         self._worker = ModelWorker("llm")
 
-    async def warm(self, system_prompt: str) -> None:
-        messages: list[ChatMessage] = [{"role": "system", "content": system_prompt}, {"role": "user", "content": "Hi"}]
-        await self._worker.run(lambda: self._llama.create_chat_completion(messages, max_tokens=1))
+    async def prefill(self, messages: list[ChatMessage]) -> None:
+        # An empty user turn after the history: its template prefix is what the next real turn shares.
+        probe: list[ChatMessage] = [*messages, {"role": "user", "content": ""}]
+        await self._worker.run(lambda: self._llama.create_chat_completion(probe, max_tokens=1))
 
     def reply(self, messages: list[ChatMessage], go: threading.Event | None = None) -> AsyncGenerator[str, None]:
         return self._worker.stream(lambda cancel: self._generate(messages, cancel, go))

@@ -39,7 +39,7 @@ class OpenAiCompatibleModel:
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout_seconds, sock_read=timeout_seconds)
         self._session: aiohttp.ClientSession | None = None
 
-    async def warm(self, system_prompt: str) -> None:
+    async def prefill(self, messages: list[ChatMessage]) -> None:
         """The server owns its cache; nothing to do here."""
 
     async def reply(self, messages: list[ChatMessage], go: threading.Event | None = None) -> AsyncGenerator[str, None]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import AsyncGenerator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -23,57 +22,14 @@ from bridge.speech.llm import ChatMessage
 from tests.integration.conftest import running_bridge, wait_for_finished_calls
 from tests.integration.test_routing_fallback import wait_for_queue_caller
 from tests.support.capture import LoopbackCapture
-from tests.support.pcap import rtp_streams, write_rtp_pcap
+from tests.support.pcap import write_rtp_pcap
 from tests.support.sipp import SippCaller
 from tests.support.speech import caller_says, silence, transcribe, words
+from tests.support.wire import SILENT_RMS, WireAudio, calls_on_wire
 
 pytestmark = pytest.mark.integration
 
 ULAW = codec_for("ulaw")
-SILENT_RMS = 200
-
-
-@dataclass
-class WireAudio:
-    """The call as it crossed the wire: caller->Asterisk and Asterisk->caller, as timed 20 ms frames."""
-
-    sent: list[tuple[float, bytes]]
-    received: list[tuple[float, bytes]]
-
-    def received_between(self, start: float, end: float) -> bytes:
-        return b"".join(pcm for at, pcm in self.received if start <= at < end)
-
-    def first_sent_voice(self, after: float = 0.0) -> float:
-        return next(at for at, pcm in self.sent if at >= after and rms(pcm) > SILENT_RMS)
-
-    def last_sent_voice(self, before: float) -> float:
-        return max(at for at, pcm in self.sent if at < before and rms(pcm) > SILENT_RMS)
-
-    def received_voice_spans(self) -> list[tuple[float, float]]:
-        spans: list[tuple[float, float]] = []
-        for at, pcm in self.received:
-            if rms(pcm) <= SILENT_RMS:
-                continue
-            if spans and at - spans[-1][1] <= 0.3:
-                spans[-1] = (spans[-1][0], at + 0.02)
-            else:
-                spans.append((at, at + 0.02))
-        return spans
-
-
-def wire_audio(capture: LoopbackCapture, caller: SippCaller) -> WireAudio:
-    datagrams = capture.datagrams()
-    start = min(d.time for d in datagrams)
-
-    def frames(selected: list) -> list[tuple[float, bytes]]:  # type: ignore[type-arg]
-        streams = rtp_streams(selected)
-        assert streams, "no RTP in this direction"
-        longest = max(streams.values(), key=len)
-        return [(at - start, ULAW.decode(p.payload)) for at, p in longest if p.payload_type == 0]
-
-    sent = [d for d in datagrams if d.src[1] == caller.media_port]
-    received = [d for d in datagrams if d.dst[1] == caller.media_port]
-    return WireAudio(frames(sent), frames(received))
 
 
 async def call_agent(asterisk: AsteriskInstance, workdir: Path, audio: bytes, name: str) -> tuple[WireAudio, int]:
@@ -83,7 +39,8 @@ async def call_agent(asterisk: AsteriskInstance, workdir: Path, audio: bytes, na
     async with LoopbackCapture(workdir / f"{name}-wire.pcap", f"udp and port {caller.media_port}") as capture:
         result = await caller.run(timeout=60)
     assert result.successful_calls == 1, result.output
-    return wire_audio(capture, caller), caller.media_port
+    (wire,) = calls_on_wire(capture.datagrams(), caller.media_port)
+    return wire, caller.media_port
 
 
 async def hear(agent: Agent, pcm: bytes) -> set[str]:
@@ -147,7 +104,7 @@ class BrokenLanguageModel:
 
     name = "broken"
 
-    async def warm(self, system_prompt: str) -> None:
+    async def prefill(self, messages: list[ChatMessage]) -> None:
         return None
 
     async def reply(self, messages: list[ChatMessage], go: object = None) -> AsyncGenerator[str, None]:
