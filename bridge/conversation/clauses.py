@@ -68,4 +68,4 @@ def _end_of_word(text: str, count: int) -> int:
 
 def clean_for_speech(text: str) -> str:
     """Remove markdown a small model likes to emit; TTS would read it out or choke on it."""
-    return " ".join(_MARKUP.sub(lambda m: m.group(1) or " ", text).split())
+    return " ".join(_MARKUP.sub(lambda m: m.group(1) or "", text).split())

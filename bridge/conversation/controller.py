@@ -177,7 +177,8 @@ class Conversation:
             self._unheard = unheard
             if reply.turn is not None:
                 reply.turn.interrupted = True
-                reply.turn.outcome = "interrupted"
+                if reply.turn.outcome == "pending":
+                    reply.turn.outcome = "interrupted"
                 reply.turn.agent_text = heard
             self._remember(reply.turn.caller_text if reply.turn else None, heard)
         self._cancel_reply()
@@ -281,6 +282,8 @@ class Conversation:
             self._log.error("conversation.backend_failed", error=str(error), exc_info=True)
             if reply.turn is not None:
                 reply.turn.outcome = "error"
+                if reply.turn not in self.turns:
+                    self.turns.append(reply.turn)
             self._spawn(self._fail())
         finally:
             if self._reply is reply:

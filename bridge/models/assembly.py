@@ -79,7 +79,7 @@ def verify_file(path: Path, sha256: str, fix: str, progress: Progress | None = N
 def assemble(spec: PackagedParts, cache_dir: Path, progress: Progress | None = None) -> Path:
     """Return the verified assembled file, building it from the parts if needed."""
     target = cache_dir / spec.name
-    stamp = target.with_suffix(target.suffix + ".verified")
+    stamp = _stamp_path(target)
     if _stamp_matches(stamp, target, spec.sha256):
         return target
     fix = f"delete it and run `bridge models` to rebuild it from the installed parts ({spec.install_hint})"
@@ -129,6 +129,15 @@ def _build(parts: Sequence[Path], target: Path, spec: PackagedParts, progress: P
         partial.replace(target)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def forget_verification(spec: PackagedParts, cache_dir: Path) -> None:
+    """Make the next `assemble` re-hash the file (after a suspected corruption)."""
+    _stamp_path(cache_dir / spec.name).unlink(missing_ok=True)
+
+
+def _stamp_path(target: Path) -> Path:
+    return target.with_suffix(target.suffix + ".verified")
 
 
 def _stamp_matches(stamp: Path, target: Path, sha256: str) -> bool:

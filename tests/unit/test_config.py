@@ -8,6 +8,10 @@ def test_defaults_are_valid() -> None:
     config = parse_config({})
     assert config.media.format == "ulaw"
     assert config.media.rtp_port_range == (40000, 40999)
+    assert config.pipeline.kind == "agent"
+    assert (config.stt.backend, config.llm.backend, config.tts.backend) == ("whisper", "llama_cpp", "piper")
+    assert config.stt.model_path is config.llm.model_path is config.tts.model_path is None  # packaged models
+    assert config.conversation.default_persona in config.personas
 
 
 @pytest.mark.parametrize(
@@ -21,6 +25,15 @@ def test_defaults_are_valid() -> None:
         ({"ari": {"pasword": "x"}}, "ari.pasword: unknown key"),
         ({"pipeline": {"kind": "prompt"}}, "needs prompt_wav"),
         ({"pipeline": {"kind": "prompt", "prompt_wav": "/nope.wav"}}, "does not exist"),
+        ({"stt": {"backend": "vosk"}}, "stt: .*backend = 'vosk' needs model_path"),
+        ({"stt": {"backend": "kaldi"}}, "stt.backend"),
+        ({"llm": {"backend": "openai_http"}}, "needs base_url"),
+        ({"llm": {"temperature": 5}}, "llm.temperature"),
+        ({"tts": {"backend": "coqui"}}, "needs model_path"),
+        ({"conversation": {"pause_ms": 500, "end_ms": 400}}, "pause_ms \\(500\\) must be below end_ms"),
+        ({"conversation": {"default_persona": "sales"}}, "'sales' has no \\[personas.NAME\\] section"),
+        ({"personas": {"receptionist": {"greeting": "Hi"}}}, "personas.receptionist.system_prompt"),
+        ({"personas": {"receptionist": {"system_prompt": "x", "greeting": "y", "voice": "z"}}}, "voice: unknown key"),
     ],
 )
 def test_errors_name_the_key_and_the_fix(raw: dict[str, object], message: str) -> None:

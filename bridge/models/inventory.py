@@ -1,0 +1,89 @@
+"""`bridge models`: assemble and verify the model files a config needs, with progress bars.
+
+Run by the installer (so the first call does not wait for a 491 MB assembly) and by operators
+after replacing a model. It checks files; loading them is start-up's job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from tqdm import tqdm
+
+from bridge.agent_config import LlmConfig, SttConfig, TtsConfig
+from bridge.models.assembly import QWEN25_CODER_05B_Q4, Progress, forget_verification
+from bridge.models.paths import models_dir
+
+
+@dataclass(frozen=True, slots=True)
+class ModelFile:
+    role: str
+    backend: str
+    path: str
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[Progress]:
+    """A byte progress bar that appears on the first update (nothing is shown for a cached file)."""
+    bars: list[tqdm[None]] = []
+
+    def update(done: int, total: int) -> None:
+        if not bars:
+            bars.append(tqdm(total=total, unit="B", unit_scale=True, desc=label))
+        bars[0].update(done - bars[0].n)
+
+    try:
+        yield update
+    finally:
+        for bar in bars:
+            bar.close()
+
+
+def prepare_models(stt: SttConfig, llm: LlmConfig, tts: TtsConfig, rehash: bool = False) -> list[ModelFile]:
+    """Check (and for the packaged GGUF, assemble) every model file; raises ModelFileError."""
+    from bridge.conversation.loading import default_llm_model
+
+    files = [_speech_to_text(stt)]
+    if llm.backend == "openai_http":
+        files.append(ModelFile("llm", "openai_http", str(llm.base_url)))
+    elif llm.model_path is not None:
+        from bridge.speech.llm_llama import check_gguf
+
+        check_gguf(llm.model_path)
+        files.append(ModelFile("llm", "llama_cpp", str(llm.model_path)))
+    else:
+        if rehash:
+            forget_verification(QWEN25_CODER_05B_Q4, models_dir())
+        with progress_bar(QWEN25_CODER_05B_Q4.name) as progress:
+            files.append(ModelFile("llm", "llama_cpp", str(default_llm_model(progress))))
+    files.append(_text_to_speech(tts))
+    return files
+
+
+def _speech_to_text(stt: SttConfig) -> ModelFile:
+    if stt.backend == "vosk":
+        from bridge.speech.stt_vosk import check_vosk_dir
+
+        assert stt.model_path is not None
+        check_vosk_dir(stt.model_path)
+        return ModelFile("stt", "vosk", str(stt.model_path))
+    from bridge.speech.stt_whisper import check_whisper_dir, default_whisper_model
+
+    path = stt.model_path or default_whisper_model()
+    check_whisper_dir(path)
+    return ModelFile("stt", "whisper", str(path))
+
+
+def _text_to_speech(tts: TtsConfig) -> ModelFile:
+    if tts.backend == "piper":
+        from bridge.speech.tts_piper import check_piper_voice, default_piper_voice
+
+        path = tts.model_path or default_piper_voice()
+        check_piper_voice(path)
+        return ModelFile("tts", "piper", str(path))
+    if tts.backend == "coqui":
+        assert tts.model_path is not None
+        return ModelFile("tts", "coqui", str(tts.model_path))
+    return ModelFile("tts", tts.backend, "(Debian package)")

@@ -1,0 +1,125 @@
+"""Scripted stand-ins for the models, for unit tests of the conversation logic (never integration)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncGenerator, Iterator
+from dataclasses import dataclass, field
+
+from bridge.agent_config import DEFAULT_PERSONAS, ConversationConfig, PersonaConfig
+from bridge.conversation.agent import Agent
+from bridge.media.codecs import rms
+from bridge.speech.llm import ChatMessage
+from bridge.speech.tts import Speaker
+from bridge.speech.workers import ModelWorker
+from tests.support.audio import tone
+
+LOUD = 3000
+
+
+class LevelVoiceDetector:
+    """Voiced means loud: lets tests script speech with tones."""
+
+    def is_speech(self, frame: bytes) -> bool:
+        return rms(frame) > 1000
+
+
+@dataclass
+class ScriptedRecognizer:
+    """Returns the next scripted transcript for each utterance (by stream order)."""
+
+    transcripts: list[str]
+    name: str = "scripted"
+    sample_rate: int = 16000
+    opened: int = 0
+
+    def open_stream(self) -> ScriptedStream:
+        text = self.transcripts[min(self.opened, len(self.transcripts) - 1)]
+        self.opened += 1
+        return ScriptedStream(text)
+
+
+@dataclass
+class ScriptedStream:
+    text: str
+    audio_bytes: int = 0
+
+    def accept(self, pcm: bytes) -> None:
+        self.audio_bytes += len(pcm)
+
+    def partial(self) -> str:
+        return self.text
+
+    def final(self) -> str:
+        return self.text
+
+
+@dataclass
+class ScriptedLanguageModel:
+    """Streams a fixed reply word by word; records the histories it was asked about."""
+
+    reply_text: str = "We open at nine, and we close at five. See you soon."
+    token_delay: float = 0.01
+    fail_with: Exception | None = None
+    name: str = "scripted"
+    requests: list[list[ChatMessage]] = field(default_factory=list)
+    cancelled: int = 0
+
+    async def prefill(self, messages: list[ChatMessage]) -> None:
+        return None
+
+    async def reply(self, messages: list[ChatMessage], go: threading.Event | None = None) -> AsyncGenerator[str, None]:
+        self.requests.append(messages)
+        finished = False
+        try:
+            for index, word in enumerate(self.reply_text.split(" ")):
+                if self.fail_with is not None and index == 1:
+                    raise self.fail_with
+                await asyncio.sleep(self.token_delay)
+                yield word if index == 0 else " " + word
+            finished = True
+        finally:
+            if not finished:
+                self.cancelled += 1
+
+
+@dataclass
+class ToneSynthesizer:
+    """Each clause becomes a loud tone, 60 ms per word, at 16 kHz."""
+
+    name: str = "tone"
+    sample_rate: int = 16000
+    spoken: list[str] = field(default_factory=list)
+
+    def synthesize(self, text: str) -> Iterator[bytes]:
+        self.spoken.append(text)
+        yield tone(600, 0.06 * len(text.split()), self.sample_rate, amplitude=0.3)
+
+
+def fake_agent(
+    transcripts: list[str],
+    llm: ScriptedLanguageModel | None = None,
+    synthesizer: ToneSynthesizer | None = None,
+    persona: PersonaConfig | None = None,
+    **settings: object,
+) -> Agent:
+    base = {"end_ms": 200, "pause_ms": 60, "min_voiced_ms": 100, **settings}
+    return Agent(
+        recognizer=ScriptedRecognizer(transcripts),
+        stt_worker=ModelWorker("stt-test"),
+        llm=llm or ScriptedLanguageModel(),
+        speaker=Speaker(synthesizer or ToneSynthesizer()),
+        voice_detector=lambda rate: LevelVoiceDetector(),
+        personas={"receptionist": persona or DEFAULT_PERSONAS["receptionist"]},
+        settings=ConversationConfig.model_validate(base),
+    )
+
+
+def speech(seconds: float, rate: int = 8000) -> bytes:
+    """A loud tone the level detector calls speech."""
+    return tone(300, seconds, rate, amplitude=0.3)
+
+
+def quiet(seconds: float, rate: int = 8000) -> bytes:
+    return bytes(int(seconds * rate) * 2)
