@@ -63,7 +63,7 @@ async def test_caller_question_gets_a_spoken_answer_on_topic(
         record = only_record(list(service.app.finished))
 
     turns = record.conversation["turns"]
-    assert len(turns) == 1, turns
+    assert len(turns) == 1, record.conversation
     assert {"office", "located"} <= words(turns[0]["caller"]), turns[0]
     assert turns[0]["outcome"] == "answered"
     assert set(turns[0]["latency_ms"]) == {

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bridge.app.service import BridgeService
-from bridge.config import PipelineConfig
+from bridge.config import parse_config
 from bridge.media.codecs import codec_for
 from bridge.pbx.instance import AsteriskInstance
 from bridge.pipelines.echo import EchoPipeline
@@ -108,7 +108,7 @@ async def test_prompt_pipeline_is_heard_by_the_caller(asterisk: AsteriskInstance
     ulaw = codec_for("ulaw")
     write_rtp_pcap(silent_pcap, bytes(ulaw.pcm_frame_bytes * 150), ulaw)
 
-    prompt_pipelines = pipeline_factory(PipelineConfig(kind="prompt", prompt_wav=prompt))
+    prompt_pipelines = pipeline_factory(parse_config({"pipeline": {"kind": "prompt", "prompt_wav": str(prompt)}}))
     async with running_bridge(asterisk, prompt_pipelines, format="ulaw") as service:
         caller = SippCaller(workdir, ("127.0.0.1", asterisk.settings.sip_port), silent_pcap, hold_ms=3000)
         async with LoopbackCapture(workdir / "caller.pcap", f"udp and dst port {caller.media_port}") as capture:
