@@ -24,7 +24,7 @@ from tests.integration.test_routing_fallback import wait_for_queue_caller
 from tests.support.capture import LoopbackCapture
 from tests.support.pcap import write_rtp_pcap
 from tests.support.sipp import SippCaller
-from tests.support.speech import caller_says, silence, transcribe, words
+from tests.support.speech import caller_says, silence, similarity, transcribe, words
 from tests.support.wire import SILENT_RMS, WireAudio, calls_on_wire
 
 pytestmark = pytest.mark.integration
@@ -55,7 +55,7 @@ def only_record(service_records: list[CallRecord]) -> CallRecord:
 async def test_caller_question_gets_a_spoken_answer_on_topic(
     asterisk: AsteriskInstance, workdir: Path, agent: Agent
 ) -> None:
-    question = caller_says("Where is your office located?")
+    question = caller_says("Where are you located?")
     audio = silence(5.0) + question + silence(7.0)
     async with running_bridge(asterisk, agent=agent) as service:
         wire, _ = await call_agent(asterisk, workdir, audio, "question")
@@ -64,7 +64,7 @@ async def test_caller_question_gets_a_spoken_answer_on_topic(
 
     turns = record.conversation["turns"]
     assert len(turns) == 1, record.conversation
-    assert {"office", "located"} <= words(turns[0]["caller"]), turns[0]
+    assert similarity(turns[0]["caller"], "where are you located") >= 0.7, turns[0]
     assert turns[0]["outcome"] == "answered"
     assert set(turns[0]["latency_ms"]) == {
         "endpoint", "stt_final", "llm_first_token", "first_clause", "tts_first_audio", "first_frame_out"
@@ -94,7 +94,7 @@ async def test_caller_barging_in_silences_the_agent(asterisk: AsteriskInstance, 
     while_caller_talks = wire.received_between(onset + 0.4, finished)
     assert rms(while_caller_talks) < SILENT_RMS, "agent kept talking over the caller"
     turn = record.conversation["turns"][0]
-    assert {"opening", "hours", "saturday"} <= words(turn["caller"]), turn
+    assert similarity(turn["caller"], "sorry what are your opening hours on saturday") >= 0.7, turn
     answer = await hear(agent, wire.received_between(finished, 99.0))
     assert {"saturday", "9", "nine", "1", "pm"} & answer, answer
 

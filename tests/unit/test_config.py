@@ -64,3 +64,13 @@ def test_cli_exits_non_zero_on_bad_config(tmp_path, capsys) -> None:  # type: ig
     bad.write_text('[media]\nformat = "gsm"\n')
     assert main(["check-config", "--config", str(bad)]) == 2
     assert "media.format" in capsys.readouterr().err
+
+
+def test_the_example_config_documents_the_defaults() -> None:
+    from pathlib import Path
+
+    example = load_config(Path(__file__).resolve().parents[2] / "config.example.toml")
+    defaults = parse_config({})
+    for section in ("media", "stt", "llm", "tts", "vad", "conversation", "personas", "log"):
+        assert getattr(example, section) == getattr(defaults, section), section
+    assert example.pipeline.kind == defaults.pipeline.kind
