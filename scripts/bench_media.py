@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bridge.app.service import BridgeService
-from bridge.config import parse_config
+from bridge.config import BridgeConfig, parse_config
 from bridge.logs import configure_logging
 from bridge.media.codecs import codec_for
 from bridge.pbx.instance import AsteriskInstance, AsteriskSettings
@@ -56,18 +56,34 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-async def run_level(asterisk: AsteriskInstance, workdir: Path, calls: int, seconds: float) -> dict[str, float]:
+def start_private_asterisk(prefix: str) -> tuple[Path, AsteriskInstance]:
+    """A private Asterisk on free ports in a new temp dir, for one benchmark run."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    settings = AsteriskSettings(
+        sip_port=free_udp_port(), http_port=free_tcp_port(), ami_port=free_tcp_port(),
+        rtp_start=30000, rtp_end=39999, ari_password="bench", ari_app="bench",
+    )  # fmt: skip
+    asterisk = AsteriskInstance(workdir / "asterisk", settings)
+    asterisk.start()
+    return workdir, asterisk
+
+
+def bench_config(asterisk: AsteriskInstance, pipeline: str) -> BridgeConfig:
     settings = asterisk.settings
-    config = parse_config(
+    return parse_config(
         {
             "ari": {"url": settings.ari_url, "username": settings.ari_user, "password": settings.ari_password,
                     "app": settings.ari_app},
             "media": {"format": "ulaw", "rtp_port_min": 0, "rtp_port_max": 0},
-            "pipeline": {"kind": "echo"},
+            "pipeline": {"kind": pipeline},
             "log": {"level": "warning"},
         }
     )  # fmt: skip
-    service = BridgeService(config)
+
+
+async def run_level(asterisk: AsteriskInstance, workdir: Path, calls: int, seconds: float) -> dict[str, float]:
+    settings = asterisk.settings
+    service = BridgeService(bench_config(asterisk, "echo"))
     task = asyncio.create_task(service.run())
     await asyncio.wait_for(service.events.connected.wait(), 10)
     ulaw = codec_for("ulaw")
@@ -129,13 +145,7 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="audio per call after ramp-up")
     args = parser.parse_args()
     configure_logging("warning")
-    workdir = Path(tempfile.mkdtemp(prefix="bench-media-"))
-    settings = AsteriskSettings(
-        sip_port=free_udp_port(), http_port=free_tcp_port(), ami_port=free_tcp_port(),
-        rtp_start=30000, rtp_end=39999, ari_password="bench", ari_app="bench",
-    )  # fmt: skip
-    asterisk = AsteriskInstance(workdir / "asterisk", settings)
-    asterisk.start()
+    workdir, asterisk = start_private_asterisk("bench-media-")
     print(f"machine: {os.cpu_count()} cores; Asterisk: {asterisk.install.binary}", flush=True)
     columns = None
     try:

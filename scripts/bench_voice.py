@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,12 +28,12 @@ from bridge.conversation.agent import Agent
 from bridge.conversation.loading import load_agent
 from bridge.logs import configure_logging
 from bridge.media.codecs import codec_for
-from bridge.pbx.instance import AsteriskInstance, AsteriskSettings
-from scripts.bench_media import free_tcp_port, percentile
+from bridge.pbx.instance import AsteriskInstance
+from scripts.bench_media import bench_config, percentile, start_private_asterisk
 from tests.integration.conftest import wait_for_finished_calls
 from tests.support.capture import LoopbackCapture
 from tests.support.pcap import write_rtp_pcap
-from tests.support.sipp import SippCaller, free_udp_port
+from tests.support.sipp import SippCaller
 from tests.support.speech import caller_says, silence
 from tests.support.wire import WireAudio, calls_on_wire
 
@@ -91,15 +90,7 @@ async def run_calls(
     asterisk: AsteriskInstance, agent: Agent, workdir: Path, name: str, audio: bytes, calls: int
 ) -> tuple[list[WireAudio], list[dict[str, object]]]:
     settings = asterisk.settings
-    config = parse_config(
-        {
-            "ari": {"url": settings.ari_url, "username": settings.ari_user, "password": settings.ari_password,
-                    "app": settings.ari_app},
-            "media": {"format": "ulaw", "rtp_port_min": 0, "rtp_port_max": 0},
-            "log": {"level": "warning"},
-        }
-    )  # fmt: skip
-    service = BridgeService(config, None, agent)
+    service = BridgeService(bench_config(asterisk, "agent"), None, agent)
     task = asyncio.create_task(service.run())
     await asyncio.wait_for(service.events.connected.wait(), 60)
     pcap = workdir / f"{name}.pcap"
@@ -142,13 +133,7 @@ async def main() -> None:
     parser.add_argument("--no-barge-in", action="store_true", help="skip the barge-in calls")
     args = parser.parse_args()
     configure_logging("warning")
-    workdir = Path(tempfile.mkdtemp(prefix="bench-voice-"))
-    settings = AsteriskSettings(
-        sip_port=free_udp_port(), http_port=free_tcp_port(), ami_port=free_tcp_port(),
-        rtp_start=30000, rtp_end=39999, ari_password="bench", ari_app="bench",
-    )  # fmt: skip
-    asterisk = AsteriskInstance(workdir / "asterisk", settings)
-    asterisk.start()
+    workdir, asterisk = start_private_asterisk("bench-voice-")
     started = time.monotonic()
     agent = load_agent(parse_config({}))
     print(f"machine: {os.cpu_count()} cores; models loaded in {time.monotonic() - started:.1f} s", flush=True)

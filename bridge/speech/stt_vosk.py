@@ -11,18 +11,18 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bridge.models.errors import ModelFileError
+from bridge.models.errors import ModelFileError, require_files
 
 SAMPLE_RATE = 16000
 
 
 def check_vosk_dir(model_dir: Path) -> None:
-    for required in ("am/final.mdl", "conf/mfcc.conf"):
-        if not (model_dir / required).is_file():
-            raise ModelFileError(
-                f"{model_dir / required}: missing; stt.model_path must be an unpacked Vosk model directory "
-                f"(with am/, conf/, graph/), e.g. from alphacephei.com/vosk/models"
-            )
+    require_files(
+        model_dir,
+        ("am/final.mdl", "conf/mfcc.conf"),
+        "stt.model_path must be an unpacked Vosk model directory (with am/, conf/, graph/), "
+        "e.g. from alphacephei.com/vosk/models",
+    )
 
 
 class VoskRecognizer:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from bridge.models.errors import ModelFileError
+from bridge.models.errors import ModelFileError, require_files
 
 SAMPLE_RATE = 16000
 HOP = 160
@@ -41,12 +41,11 @@ def default_whisper_model() -> Path:
 
 
 def check_whisper_dir(model_dir: Path) -> None:
-    for required in REQUIRED_FILES:
-        if not (model_dir / required).is_file():
-            raise ModelFileError(
-                f"{model_dir / required}: missing; stt.model_path must be a CTranslate2 Whisper model "
-                f"directory (model.bin, config.json, tokenizer.json)"
-            )
+    require_files(
+        model_dir,
+        REQUIRED_FILES,
+        "stt.model_path must be a CTranslate2 Whisper model directory (model.bin, config.json, tokenizer.json)",
+    )
 
 
 class WhisperRecognizer:
