@@ -37,6 +37,7 @@ class LlmConfig(_Section):
     model_path: Path | None = None
     context_tokens: int = Field(default=2048, ge=256)
     threads: int = Field(default=2, ge=1, le=64)
+    contexts: int = Field(default=2, ge=1, le=32)
     max_tokens: int = Field(default=60, ge=1, le=2048)
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
     base_url: str | None = Field(default=None, pattern=r"^https?://")

@@ -228,6 +228,8 @@ class Conversation:
         splitter = ClauseSplitter()
         async with contextlib.aclosing(self.agent.llm.reply(messages, reply.llm_go)) as tokens:
             async for token in tokens:
+                if not token:
+                    continue
                 turn.mark("llm_first_token")
                 for clause in splitter.feed(token):
                     turn.mark("first_clause")

@@ -75,6 +75,7 @@ def load_language_model(config: LlmConfig, progress: Progress | None = None) -> 
         threads=config.threads,
         max_tokens=config.max_tokens,
         temperature=config.temperature,
+        contexts=config.contexts,
     )
 
 

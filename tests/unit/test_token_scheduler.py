@@ -1,0 +1,111 @@
+"""Several generations on one thread: new work first, paused work skipped, each on its own context."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from bridge.speech.token_scheduler import TokenScheduler
+
+
+class Context:
+    """Stands in for a llama.cpp context: records which generation ran on it, step by step."""
+
+    def __init__(self, name: str, log: list[str]) -> None:
+        self.name = name
+        self.log = log
+
+    def generate(self, label: str, tokens: int, delay: float = 0.002) -> Iterator[str]:
+        for index in range(tokens):
+            time.sleep(delay)
+            self.log.append(label)
+            yield f"{label}{index}"
+
+
+async def collect(scheduler: TokenScheduler, label: str, tokens: int, history: list[str], **kw: object) -> list[str]:
+    return [
+        token
+        async for token in scheduler.stream(
+            lambda context: context.generate(label, tokens),
+            history,
+            **kw,  # type: ignore[arg-type]
+        )
+    ]
+
+
+async def test_a_new_generation_overtakes_one_that_is_far_along() -> None:
+    log: list[str] = []
+    scheduler = TokenScheduler([Context("a", log), Context("b", log)])
+    long = asyncio.create_task(collect(scheduler, "long", 200, ["call-1"]))
+    await asyncio.sleep(0.1)  # let the first generation get well ahead (its steps are 2 ms)
+    short = await collect(scheduler, "new", 5, ["call-2"])
+    assert short == [f"new{i}" for i in range(5)]
+    started = log.index("new")
+    assert log[started : started + 5] == ["new"] * 5, "the new generation should run uninterrupted"
+    assert len(await long) == 200
+    scheduler.close()
+
+
+async def test_a_paused_generation_keeps_its_slot_and_lets_others_run() -> None:
+    log: list[str] = []
+    scheduler = TokenScheduler([Context("a", log), Context("b", log)])
+    go = threading.Event()
+    paused = asyncio.create_task(collect(scheduler, "paused", 10, ["call-1"], go=go))
+    other = await collect(scheduler, "other", 10, ["call-2"])
+    assert len(other) == 10 and "paused" not in log
+    go.set()
+    assert len(await paused) == 10
+    scheduler.close()
+
+
+async def test_a_conversation_goes_back_to_the_context_that_holds_its_history() -> None:
+    used: list[str] = []
+    contexts = [Context("a", []), Context("b", [])]
+    scheduler = TokenScheduler(contexts)
+
+    async def run(history: list[str]) -> None:
+        def start(context: Context) -> Iterator[str]:
+            used.append(context.name)
+            return context.generate("x", 1)
+
+        async for _ in scheduler.stream(start, history):  # type: ignore[arg-type]
+            pass
+
+    await run(["system", "call-1 hello"])
+    await run(["system", "call-2 hi"])
+    await run(["system", "call-1 hello", "answer", "call-1 more"])
+    await run(["system", "call-2 hi", "answer", "call-2 more"])
+    assert used[2] == used[0] and used[3] == used[1] and used[0] != used[1]
+    scheduler.close()
+
+
+async def test_closing_the_stream_frees_the_context() -> None:
+    log: list[str] = []
+    scheduler = TokenScheduler([Context("only", log)])
+    stream = scheduler.stream(lambda context: context.generate("first", 1000), ["a"])  # type: ignore[arg-type]
+    async with contextlib.aclosing(stream) as tokens:
+        async for token in tokens:
+            if token == "first3":
+                break
+    assert await asyncio.wait_for(collect(scheduler, "second", 3, ["b"]), 2) == ["second0", "second1", "second2"]
+    assert log.count("first") < 20
+    scheduler.close()
+
+
+async def test_errors_reach_the_awaiting_side() -> None:
+    def broken(context: object) -> Iterator[str]:
+        yield "ok"
+        raise RuntimeError("decode failed")
+
+    scheduler = TokenScheduler([object()])
+    received = []
+    with pytest.raises(RuntimeError, match="decode failed"):
+        async for token in scheduler.stream(broken, []):
+            received.append(token)
+    assert received == ["ok"]
+    scheduler.close()
