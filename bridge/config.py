@@ -24,6 +24,7 @@ from bridge.agent_config import (
     VadConfig,
 )
 from bridge.media.codecs import CodecName
+from bridge.routing_config import AmiConfig, ApiConfig, OutboundConfig, RoutingConfig, WebhookConfig
 
 
 class ConfigError(Exception):
@@ -125,6 +126,11 @@ class BridgeConfig(_Section):
     vad: VadConfig = VadConfig()
     conversation: ConversationConfig = ConversationConfig()
     personas: dict[str, PersonaConfig] = Field(default_factory=lambda: dict(DEFAULT_PERSONAS))
+    routing: RoutingConfig = RoutingConfig()
+    ami: AmiConfig = AmiConfig()
+    outbound: OutboundConfig = OutboundConfig()
+    webhooks: WebhookConfig = WebhookConfig()
+    api: ApiConfig = ApiConfig()
 
     @model_validator(mode="after")
     def _default_persona_exists(self) -> BridgeConfig:
@@ -132,6 +138,16 @@ class BridgeConfig(_Section):
             raise ValueError(
                 f"conversation.default_persona {self.conversation.default_persona!r} has no [personas.NAME] section; "
                 f"defined: {', '.join(sorted(self.personas)) or 'none'}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _outbound_persona_exists(self) -> BridgeConfig:
+        persona = self.outbound.default_persona
+        if persona is not None and persona not in self.personas:
+            raise ValueError(
+                f"outbound.default_persona {persona!r} has no [personas.NAME] section; "
+                f"defined: {', '.join(sorted(self.personas))}"
             )
         return self
 

@@ -21,12 +21,17 @@ from bridge.config import MediaConfig
 from bridge.media.clock import MediaClock
 from bridge.media.codecs import codec_for
 from bridge.media.session import RtpSession, open_rtp_session
-from bridge.pipelines.base import MediaPipeline
+from bridge.pipelines.base import CallInfo, MediaPipeline, TransferOutcome
+from bridge.routing.intents import RouteMatch
+from bridge.routing.queues import QueueMonitor
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
 log = structlog.get_logger(__name__)
+
+# Q.850 hang-up causes of a dialled leg, in the words the agent uses with the caller.
+_CAUSES: dict[int, TransferOutcome] = {17: "busy", 18: "no_answer", 19: "no_answer", 21: "busy"}
 
 
 @dataclass(slots=True)
@@ -44,6 +49,8 @@ class CallRecord:
     error: str = ""
     media: dict[str, Any] = field(default_factory=dict)
     conversation: dict[str, Any] = field(default_factory=dict)
+    transfer: dict[str, Any] = field(default_factory=dict)
+    handover_events: list[dict[str, str]] = field(default_factory=list)
 
 
 class CallSession:
@@ -56,6 +63,10 @@ class CallSession:
         channel: dict[str, Any],
         persona: str,
         expect_stasis_start: Callable[[str], asyncio.Future[None]],
+        watch_channel: Callable[[str, CallSession], None] | None = None,
+        queues: QueueMonitor | None = None,
+        ring_seconds: int = 20,
+        direction: str = "inbound",
     ) -> None:
         self.ari = ari
         self.media_config = media_config
@@ -64,11 +75,25 @@ class CallSession:
         self.channel_id: str = channel["id"]
         self.media_channel_id = f"em-{uuid.uuid4().hex}"
         self.bridge_id = f"br-{uuid.uuid4().hex}"
-        self.record = CallRecord(self.channel_id, channel.get("caller", {}).get("number", ""), persona)
+        caller = channel.get("caller") or {}
+        self.info = CallInfo(
+            call_id=self.channel_id,
+            caller_number=str(caller.get("number", "")),
+            caller_name=str(caller.get("name", "")),
+            called_number=str((channel.get("dialplan") or {}).get("exten", "")),
+            direction="outbound" if direction == "outbound" else "inbound",
+        )
+        self.record = CallRecord(self.channel_id, self.info.caller_number, persona)
+        self._watch_channel = watch_channel
+        self._queues = queues
+        self._ring_seconds = ring_seconds
+        self._legs: dict[str, asyncio.Future[int]] = {}
+        self._connected_leg: str | None = None
         self.rtp: RtpSession | None = None
         self._expect_stasis_start = expect_stasis_start
         self._gone: set[str] = set()
         self._ended = asyncio.Event()
+        self.finished = asyncio.Event()
         self._bridge_created = False
         self._media_requested = False
         self._hand_over_reason: str | None = None
@@ -78,12 +103,25 @@ class CallSession:
     def channel_ids(self) -> tuple[str, str]:
         return self.channel_id, self.media_channel_id
 
-    def channel_gone(self, channel_id: str, reason: str) -> None:
-        """Either leg left Stasis or hung up: the call is over."""
+    @property
+    def leg_ids(self) -> tuple[str, ...]:
+        return tuple(self._legs)
+
+    def channel_gone(self, channel_id: str, reason: str, cause: int = 0) -> None:
+        """Either leg left Stasis or hung up: the call is over (unless it was a transfer attempt)."""
+        leg = self._legs.get(channel_id)
+        if leg is not None and not leg.done():
+            leg.set_result(cause)
+        if channel_id in self._legs and channel_id != self._connected_leg:
+            self._gone.add(channel_id)
+            return
+        if channel_id == self.media_channel_id and self._connected_leg is not None:
+            self._gone.add(channel_id)
+            return  # we hung up our media leg on purpose: the caller now talks to the transfer target
         if channel_id not in self._gone:
             self._gone.add(channel_id)
             if not self.record.end_reason:
-                side = "caller" if channel_id == self.channel_id else "media"
+                side = {self.channel_id: "caller", self._connected_leg: "transfer"}.get(channel_id, "media")
                 self.record.end_reason = f"{side}:{reason}"
         self._ended.set()
 
@@ -95,6 +133,64 @@ class CallSession:
     def hang_up(self, reason: str) -> None:
         """CallControl: the pipeline is done with the caller (goodbye said)."""
         self.end(reason)
+
+    def dtmf(self, channel_id: str, digit: str) -> None:
+        if channel_id == self.channel_id and self._connected_leg is None:
+            self.pipeline.on_dtmf(digit)
+
+    async def send_dtmf(self, digits: str) -> None:
+        """CallControl: keypad tones to the caller's side (e.g. into another system's IVR)."""
+        await self.ari.send_dtmf(self.channel_id, digits)
+
+    async def transfer(self, route: RouteMatch, variables: dict[str, str]) -> TransferOutcome:
+        """CallControl: send the caller to an allowlisted target (the allowlist was checked upstream)."""
+        target = route.target
+        self.record.transfer = {"target": route.name, "kind": target.kind, "destination": target.destination}
+        self.record.transfer["by"] = route.by
+        try:
+            for name, value in variables.items():
+                await self.ari.set_variable(self.channel_id, name, value)
+            if target.kind == "extension":
+                outcome = await self._connect_extension(target.destination)
+            else:
+                await self.ari.set_variable(self.channel_id, "BRIDGE_TARGET", target.destination)
+                await self.ari.set_variable(self.channel_id, "BRIDGE_TARGET_NAME", route.name)
+                if target.kind == "queue" and self._queues is not None:
+                    self._queues.watch_handover(self.channel_id, self.record.handover_events.append)
+                self.hand_over(target.kind)
+                outcome = "handed_over"
+        except AriError as error:
+            self._log.warning("call.transfer_failed", target=route.name, error=str(error))
+            outcome = "failed"
+        self.record.transfer["outcome"] = outcome
+        return outcome
+
+    async def _connect_extension(self, endpoint: str) -> TransferOutcome:
+        """Ring the target while the caller stays with the agent; bridge them only once it answers."""
+        leg_id = f"tr-{uuid.uuid4().hex}"
+        answered = self._expect_stasis_start(leg_id)
+        hung_up: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._legs[leg_id] = hung_up
+        if self._watch_channel is not None:
+            self._watch_channel(leg_id, self)
+        caller_id = f'"{self.info.caller_name}" <{self.info.caller_number}>' if self.info.caller_number else ""
+        try:
+            await self.ari.originate(leg_id, endpoint, "transfer", self._ring_seconds, caller_id)
+        except AriError as error:
+            self._log.info("call.transfer_unavailable", endpoint=endpoint, error=str(error))
+            return "unavailable"
+        waiters: list[asyncio.Future[Any]] = [answered, hung_up]
+        await asyncio.wait(waiters, timeout=self._ring_seconds + 5, return_when=asyncio.FIRST_COMPLETED)
+        if hung_up.done() or not answered.done():
+            if not hung_up.done():
+                await self._quietly(self.ari.hangup(leg_id))
+                return "no_answer"
+            return _CAUSES.get(hung_up.result(), "unavailable")
+        self._connected_leg = leg_id
+        await self.ari.add_to_bridge(self.bridge_id, leg_id)
+        await self._quietly(self.ari.hangup(self.media_channel_id))
+        self._log.info("call.transferred", endpoint=endpoint, leg=leg_id)
+        return "answered"
 
     def hand_over(self, reason: str) -> None:
         """CallControl: give the caller back to the dialplan (BRIDGE_RESULT=<reason>), e.g. to a queue."""
@@ -168,6 +264,9 @@ class CallSession:
             await self._quietly(self.ari.hangup(self.media_channel_id))
         if self.channel_id not in self._gone:
             await self._quietly(self.ari.hangup(self.channel_id))
+        for leg_id in self._legs:
+            if leg_id not in self._gone:
+                await self._quietly(self.ari.hangup(leg_id))
         if self._bridge_created:
             await self._quietly(self.ari.destroy_bridge(self.bridge_id))
         self.record.ended_at = time.time()

@@ -5,18 +5,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
+from aiohttp import web
 
+from bridge.app.api import build_api, start_api
+from bridge.app.outbound import OutboundDialer
 from bridge.app.stasis import StasisApplication
 from bridge.ari.client import AriClient
 from bridge.ari.events import AriEventStream
-from bridge.config import BridgeConfig
+from bridge.config import BridgeConfig, ConfigError
 from bridge.conversation.agent import Agent
 from bridge.media.clock import MediaClock
 from bridge.media.codecs import codec_for
 from bridge.pipelines.base import MediaPipeline
 from bridge.pipelines.factory import PipelineFactory, pipeline_factory
+from bridge.routing.queues import QueueMonitor
+from bridge.routing.validation import missing_targets
 
 log = structlog.get_logger(__name__)
 
@@ -48,11 +54,26 @@ class BridgeService:
             self.config.media,
             self.clock,
             self.pipelines or _not_ready,
+            default_persona=self.config.conversation.default_persona,
+            ring_seconds=self.config.routing.ring_seconds,
         )
+        self.queues = QueueMonitor(self.config.ami)
+        self.dialer = OutboundDialer(
+            self.client,
+            self.app,
+            self.config.outbound,
+            self.config.conversation.default_persona,
+            self.config.personas,
+        )
+        self._api: web.AppRunner | None = None
 
     async def run(self) -> None:
         if self.pipelines is None:
             self.app.pipelines = await self._build_pipelines()
+        await self._start_routing()
+        if self.config.api.enabled:
+            api = build_api(self.config.api, self.dialer, self.health)
+            self._api = await start_api(api, self.config.api)
         self.clock.start()
         log.info("bridge.start", ari=self.config.ari.url, app=self.config.ari.app, format=self.config.media.format)
         try:
@@ -72,7 +93,31 @@ class BridgeService:
             log.info("bridge.models_ready")
         return pipeline_factory(self.config, self.agent)
 
+    async def _start_routing(self) -> None:
+        """AMI for queue stats (optional), then every transfer target checked against Asterisk."""
+        await self.queues.start()
+        self.app.queues = self.queues
+        if self.agent is not None and self.agent.routing is not None:
+            self.agent.routing.queues = self.queues
+        problems = await missing_targets(self.config.routing, self.client, self.queues)
+        if problems:
+            self.queues.close()
+            await self.client.close()
+            raise ConfigError("routing targets Asterisk does not know:\n  " + "\n  ".join(problems))
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "ari": self.events.connected.is_set(),
+            "ami": self.queues.connected,
+            "calls": len(self.app.calls),
+            "outbound_active": self.dialer.active,
+        }
+
     async def _shutdown(self) -> None:
+        await self.dialer.shutdown()
+        if self._api is not None:
+            await self._api.cleanup()
+        self.queues.close()
         await self.app.shutdown()
         await self.clock.stop()
         await self.client.close()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -17,10 +17,21 @@ from bridge.ari.client import AriClient
 from bridge.config import MediaConfig
 from bridge.media.clock import MediaClock
 from bridge.pipelines.factory import PipelineFactory
+from bridge.routing.queues import QueueMonitor
 
 log = structlog.get_logger(__name__)
 
 _END_EVENTS = ("StasisEnd", "ChannelDestroyed", "ChannelHangupRequest")
+
+
+class PendingDial(Protocol):
+    """An outbound call that is ringing: it learns whether it was answered or why not."""
+
+    persona: str
+
+    def answered(self, call: CallSession) -> None: ...
+
+    def failed(self, cause: int, reason: str) -> None: ...
 
 
 class StasisApplication:
@@ -31,12 +42,17 @@ class StasisApplication:
         clock: MediaClock,
         pipelines: PipelineFactory,
         default_persona: str = "default",
+        queues: QueueMonitor | None = None,
+        ring_seconds: int = 20,
     ) -> None:
         self.ari = ari
         self.media_config = media_config
         self.clock = clock
         self.pipelines = pipelines
         self.default_persona = default_persona
+        self.queues = queues
+        self.ring_seconds = ring_seconds
+        self._dialling: dict[str, PendingDial] = {}
         self.calls: dict[str, CallSession] = {}
         self.finished: deque[CallRecord] = deque(maxlen=1000)
         self.call_finished = asyncio.Condition()
@@ -55,10 +71,16 @@ class StasisApplication:
             if waiter is not None:
                 if not waiter.done():
                     waiter.set_result(None)
+            elif (dial := self._dialling.pop(channel_id, None)) is not None:
+                dial.answered(self._start_call(channel, [dial.persona], direction="outbound"))
             elif channel_id not in self._by_channel:
                 self._start_call(channel, event.get("args") or [])
+        elif kind in _END_EVENTS and (dial := self._dialling.pop(channel_id, None)) is not None:
+            dial.failed(int(event.get("cause") or 0), str(event.get("cause_txt") or kind))
         elif kind in _END_EVENTS and (call := self._by_channel.get(channel_id)) is not None:
-            call.channel_gone(channel_id, kind)
+            call.channel_gone(channel_id, kind, int(event.get("cause") or 0))
+        elif kind == "ChannelDtmfReceived" and (call := self._by_channel.get(channel_id)) is not None:
+            call.dtmf(channel_id, str(event.get("digit", "")))
 
     def expect_stasis_start(self, channel_id: str) -> asyncio.Future[None]:
         """Register interest before creating a channel, so its StasisStart cannot be missed."""
@@ -66,7 +88,18 @@ class StasisApplication:
         self._media_waiters[channel_id] = future
         return future
 
-    def _start_call(self, channel: dict[str, Any], args: list[str]) -> None:
+    def expect_dial(self, channel_id: str, dial: PendingDial) -> None:
+        """Before originating: route the new channel's answer (or failure) to `dial`."""
+        self._dialling[channel_id] = dial
+
+    def forget_dial(self, channel_id: str) -> None:
+        self._dialling.pop(channel_id, None)
+
+    def watch_channel(self, channel_id: str, call: CallSession) -> None:
+        """A further channel of a call (a transfer leg): its events go to that call."""
+        self._by_channel[channel_id] = call
+
+    def _start_call(self, channel: dict[str, Any], args: list[str], direction: str = "inbound") -> CallSession:
         persona = args[0] if args else self.default_persona
         call = CallSession(
             self.ari,
@@ -76,6 +109,10 @@ class StasisApplication:
             channel,
             persona,
             self.expect_stasis_start,
+            watch_channel=self.watch_channel,
+            queues=self.queues,
+            ring_seconds=self.ring_seconds,
+            direction=direction,
         )
         self.calls[call.channel_id] = call
         for channel_id in call.channel_ids:
@@ -83,6 +120,7 @@ class StasisApplication:
         task = asyncio.get_running_loop().create_task(self._run_call(call), name=f"call-{call.channel_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return call
 
     async def _run_call(self, call: CallSession) -> None:
         try:
@@ -93,10 +131,11 @@ class StasisApplication:
             record.error = record.error or repr(error)
         finally:
             self.calls.pop(call.channel_id, None)
-            for channel_id in call.channel_ids:
+            for channel_id in (*call.channel_ids, *call.leg_ids):
                 self._by_channel.pop(channel_id, None)
                 self._media_waiters.pop(channel_id, None)
         self.finished.append(record)
+        call.finished.set()
         async with self.call_finished:
             self.call_finished.notify_all()
 

@@ -106,6 +106,36 @@ class AriClient:
         """Hand the channel back to the dialplan right after its Stasis() application."""
         await self.request("POST", f"/channels/{channel_id}/continue")
 
+    async def send_dtmf(self, channel_id: str, digits: str) -> None:
+        await self.request("POST", f"/channels/{channel_id}/dtmf", dtmf=digits, between=120, duration=100)
+
+    async def originate(
+        self, channel_id: str, endpoint: str, app_args: str, ring_seconds: int, caller_id: str = ""
+    ) -> Json:
+        """Dial `endpoint`; when it answers, the new channel enters our Stasis app with `app_args`."""
+        params: dict[str, str | int] = {
+            "endpoint": endpoint,
+            "app": self.app,
+            "appArgs": app_args,
+            "channelId": channel_id,
+            "timeout": ring_seconds,
+        }
+        if caller_id:
+            params["callerId"] = caller_id
+        result: Json = await self.request("POST", "/channels", **params)
+        return result
+
+    async def endpoint_exists(self, technology: str, resource: str) -> bool:
+        try:
+            await self.request("GET", f"/endpoints/{technology}/{resource}")
+        except AriNotFound:
+            return False
+        return True
+
+    async def global_variable(self, variable: str) -> str:
+        result: Json = await self.request("GET", "/asterisk/variable", variable=variable)
+        return str(result.get("value", ""))
+
     async def external_media(self, channel_id: str, external_host: str, audio_format: str) -> Json:
         """Create the externalMedia channel that streams the call's audio to us over RTP/UDP."""
         result: Json = await self.request(

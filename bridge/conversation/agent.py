@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from bridge.agent_config import ConversationConfig, PersonaConfig
+from bridge.routing.services import RoutingServices
 from bridge.speech.llm import LanguageModel
 from bridge.speech.stt import SpeechRecognizer
 from bridge.speech.tts import Speaker
@@ -32,6 +33,7 @@ class Agent:
     voice_detector: Callable[[int], VoiceDetector]
     personas: dict[str, PersonaConfig]
     settings: ConversationConfig
+    routing: RoutingServices | None = None
     _phrases: dict[tuple[str, int], bytes] = field(default_factory=dict)
     _rendering: dict[tuple[str, int], asyncio.Task[bytes]] = field(default_factory=dict)
 

@@ -27,12 +27,15 @@ from bridge.conversation.turns import Turn
 from bridge.media.codecs import Codec, rms
 from bridge.media.playout import PlayoutQueue
 from bridge.pipelines.base import CallControl
+from bridge.routing.desk import Action, MessageTaken, RecordMessage, Transfer
+from bridge.routing.messages import CallerMessage
 from bridge.speech.llm import ChatMessage
 from bridge.speech.stt import FEED_BATCH_FRAMES, Transcriber
 
 log = structlog.get_logger(__name__)
 
 WATCHDOG_SECONDS = 0.25
+MAX_MESSAGE_SECONDS = 120
 _GOODBYE = re.compile(r"\b(good ?bye|bye(?: bye)?|that'?s all)\b[.!]*$", re.IGNORECASE)
 # What Whisper tends to "hear" in noise or breath; never a caller's whole turn.
 _NOISE_TRANSCRIPTS = {"", "you", "thank you", "thanks for watching", "so", "uh", "um", "hmm"}
@@ -57,6 +60,7 @@ class Conversation:
         self.turns: list[Turn] = []
         self.end_reason = ""
         self.errors: list[str] = []
+        self.message_path = ""
         self.barge_ins = 0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._turn: Turn | None = None
@@ -69,6 +73,9 @@ class Conversation:
         self._started_at = time.monotonic()
         self._idle_since = self._started_at
         self._reprompts = 0
+        self._desk = agent.routing.desk() if agent.routing is not None else None
+        self._transferring = False
+        self._message_audio: bytearray | None = None
         self._log = log.bind(persona=self.persona_name)
 
     # -- MediaPipeline -------------------------------------------------------------------------
@@ -83,6 +90,8 @@ class Conversation:
 
     def on_audio(self, pcm: bytes) -> None:
         now = time.monotonic()
+        if self._message_audio is not None and len(self._message_audio) < MAX_MESSAGE_SECONDS * 2 * self._rate:
+            self._message_audio += pcm
         voiced = self._vad.is_speech(pcm)
         if voiced and self._agent_speaking() and rms(pcm) < self._barge_in_rms:
             voiced = False  # quieter than a caller addressing us: our own echo or the room
@@ -99,6 +108,12 @@ class Conversation:
         for signal in signals:
             self._on_signal(signal, now)
 
+    def on_dtmf(self, digit: str) -> None:
+        if self._desk is None or self._ending or self._transferring:
+            return
+        self._log.info("turn.dtmf", digit=digit)
+        self._spawn(self._on_digit(digit))
+
     async def stop(self) -> None:
         self._ending = True
         tasks = list(self._tasks)
@@ -113,8 +128,10 @@ class Conversation:
             "persona": self.persona_name,
             "end_reason": self.end_reason,
             "barge_ins": self.barge_ins,
+            **({"message": self.message_path} if self.message_path else {}),
             "errors": self.errors,
             "turns": [turn.as_dict() for turn in self.turns],
+            **({"routing": self._desk.report()} if self._desk is not None else {}),
         }
 
     # -- turn-taking ---------------------------------------------------------------------------
@@ -130,6 +147,8 @@ class Conversation:
             self._caller_finished(now, too_long=signal is Signal.TOO_LONG)
 
     def _caller_started(self, now: float) -> None:
+        if self._transferring:
+            return
         if self._agent_speaking():
             self._barge_in(now)
         utterance = self._endpointer.utterance
@@ -206,6 +225,9 @@ class Conversation:
                 await self._output.wait_for_playout()
                 self._end("caller_goodbye")
                 return
+            elif self._desk is not None and (action := await self._desk.on_words(text)) is not None:
+                await self._act(turn, action, reply, playing)
+                return
             else:
                 self._unheard = []
                 await self._generate(turn, text, reply)
@@ -222,6 +244,73 @@ class Conversation:
                 playing.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await playing
+
+    async def _act(self, turn: Turn, action: Action, reply: Reply, playing: asyncio.Future[None]) -> None:
+        """A routing decision: say what happens, then do it (transfer, record, end)."""
+        await reply.released.wait()
+        self._unheard = []
+        turn.outcome = f"routing:{type(action).__name__.lower()}"
+        if isinstance(action, MessageTaken):
+            await self._save_message(action)
+        reply.add(action.say, await self.agent.phrase(action.say, self._rate))
+        reply.close()
+        self._remember(turn.caller_text, action.say)
+        await playing
+        await self._output.wait_for_playout()
+        turn.agent_text = action.say
+        self._log_turn(turn)
+        if isinstance(action, RecordMessage):
+            self._message_audio = bytearray()
+        elif isinstance(action, MessageTaken):
+            self._end("message_taken")
+        elif isinstance(action, Transfer):
+            self._transferring = True
+            self._spawn(self._transfer(action))
+        else:
+            self._spawn(self._prefill_history())
+
+    async def _on_digit(self, digit: str) -> None:
+        assert self._desk is not None
+        action = await self._desk.on_digit(digit)
+        if action is None or self._ending:
+            return
+        now = time.monotonic()
+        self._cancel_reply()
+        self._output.clear()
+        turn = Turn(len(self.turns), speech_start=now, speech_end=now, caller_text=f"[dtmf {digit}]")
+        self.turns.append(turn)
+        reply = Reply(self.agent.speaker, self._rate, self._output, turn)
+        reply.released.set()
+        playing = asyncio.ensure_future(reply.play())
+        self._set_reply(reply, self._act(turn, action, reply, playing))
+
+    async def _transfer(self, action: Transfer) -> None:
+        assert self._desk is not None
+        outcome = await self._control.transfer(action.route, self._desk.variables())
+        self._log.info("routing.transfer", target=action.route.name, by=action.route.by, outcome=outcome)
+        if outcome in ("handed_over", "answered"):
+            self._ending = True
+            self.end_reason = f"transferred:{action.route.name}"
+            return
+        self._transferring = False
+        self._speak_fixed(self._desk.transfer_failed(action.route, outcome).say, kind="transfer_failed")
+
+    async def _save_message(self, action: MessageTaken) -> None:
+        assert self._desk is not None and self.agent.routing is not None
+        audio, self._message_audio = bytes(self._message_audio or b""), None
+        info = self._control.info
+        message = CallerMessage(
+            call_id=info.call_id,
+            caller_number=info.caller_number,
+            caller_name=self._desk.caller_name or info.caller_name,
+            for_target=action.for_target,
+            text=action.text,
+            conversation=list(self._desk.heard),
+            left_at=time.time(),
+        )
+        path = await asyncio.to_thread(self.agent.routing.messages.save, message, audio, self._rate)
+        self.message_path = str(path)
+        self._log.info("routing.message_saved", path=str(path), chars=len(action.text))
 
     async def _generate(self, turn: Turn, text: str, reply: Reply) -> None:
         messages: list[ChatMessage] = [*self._context(), {"role": "user", "content": text}]
@@ -272,6 +361,7 @@ class Conversation:
         self._cancel_reply()
         self._reply = reply
         self._reply_task = self._spawn(self._guarded(reply, work))
+        self._reply_task.add_done_callback(lambda _: work.close())  # cancelled before it ever ran
 
     async def _guarded(self, reply: Reply, work: Coroutine[Any, Any, None]) -> None:
         """Run one reply; a backend failure ends the call gracefully instead of leaving silence."""
@@ -322,7 +412,9 @@ class Conversation:
                     self._speak_fixed(self.persona.reprompt, kind="reprompt")
 
     def _is_idle(self) -> bool:
-        return self._reply is None and not self._endpointer.in_speech and len(self._output) == 0
+        return (
+            self._reply is None and not self._transferring and not self._endpointer.in_speech and len(self._output) == 0
+        )
 
     async def _fail(self) -> None:
         transfer = self.settings.on_error == "transfer"

@@ -17,6 +17,7 @@ from bridge.config import BridgeConfig
 from bridge.conversation.agent import Agent, VoiceDetector
 from bridge.models.assembly import QWEN25_CODER_05B_Q4, Progress, assemble
 from bridge.models.paths import models_dir
+from bridge.routing.services import RoutingServices
 from bridge.speech.llm import LanguageModel
 from bridge.speech.stt import SpeechRecognizer
 from bridge.speech.tts import Speaker, SpeechSynthesizer
@@ -37,6 +38,7 @@ def load_agent(config: BridgeConfig, progress: Progress | None = None) -> Agent:
         voice_detector=voice_detector_factory(config.vad),
         personas=dict(config.personas),
         settings=config.conversation,
+        routing=RoutingServices.from_config(config.routing),
     )
 
 

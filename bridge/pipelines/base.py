@@ -2,14 +2,39 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
 
 from bridge.media.codecs import Codec
 from bridge.media.playout import PlayoutQueue
+from bridge.routing.intents import RouteMatch
+
+# How a transfer went: the caller left for the queue/dialplan, the extension answered and the
+# caller now talks to it, or why the extension could not be reached (the agent stays).
+TransferOutcome = Literal["handed_over", "answered", "busy", "no_answer", "unavailable", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class CallInfo:
+    call_id: str
+    caller_number: str
+    caller_name: str
+    called_number: str
+    direction: Literal["inbound", "outbound"] = "inbound"
 
 
 class CallControl(Protocol):
     """What a pipeline may ask of the call it runs in."""
+
+    @property
+    def info(self) -> CallInfo:
+        """Who is calling whom."""
+
+    async def transfer(self, route: RouteMatch, variables: dict[str, str]) -> TransferOutcome:
+        """Send the caller to an allowlisted target, telling the dialplan `variables`."""
+
+    async def send_dtmf(self, digits: str) -> None:
+        """Play keypad tones to the far end (e.g. to steer another system's IVR)."""
 
     def hang_up(self, reason: str) -> None:
         """End the call (after the pipeline has said goodbye)."""
@@ -24,6 +49,9 @@ class MediaPipeline(Protocol):
 
     def on_audio(self, pcm: bytes) -> None:
         """One decoded 20 ms frame from the caller. Must return at once (media path)."""
+
+    def on_dtmf(self, digit: str) -> None:
+        """A keypad digit from the caller (RFC 4733 or SIP INFO, as Asterisk reports it)."""
 
     async def stop(self) -> None:
         """Cancel any work in flight; called once when the call ends."""

@@ -20,6 +20,9 @@ class EchoPipeline:
         if self._output is not None:
             self._output.put(pcm)
 
+    def on_dtmf(self, digit: str) -> None:
+        return None
+
     async def stop(self) -> None:
         self._output = None
 

@@ -21,6 +21,26 @@ from bridge.conversation.agent import Agent
 from bridge.conversation.loading import load_agent
 from bridge.pbx.instance import AsteriskInstance, AsteriskSettings
 from bridge.pipelines.factory import PipelineFactory
+from bridge.routing.services import RoutingServices
+
+# Test-only dialplan, included by the shipped extensions.conf (#tryinclude extensions_custom.conf).
+TEST_DIALPLAN = """
+[bridge-tests]
+; A dialplan transfer target: keep what the agent told the dialplan where the test can read it.
+exten => vars,1,Set(GLOBAL(SEEN_RESULT)=${BRIDGE_RESULT})
+ same => n,Set(GLOBAL(SEEN_INTENT)=${AI_INTENT})
+ same => n,Set(GLOBAL(SEEN_CALLER_NAME)=${AI_CALLER_NAME})
+ same => n,Set(GLOBAL(SEEN_SUMMARY)=${AI_SUMMARY})
+ same => n,Hangup()
+; An outbound callee that reads keypad digits (DTMF sent by the bridge) and keeps them.
+exten => 5000,1,Answer()
+ same => n,Read(DIGITS,,4,,,15)
+ same => n,Set(GLOBAL(KEYPAD_DIGITS)=${DIGITS})
+ same => n,Hangup()
+; A caller already waiting in the sales queue.
+exten => wait-sales,1,Answer()
+ same => n,Queue(sales,,,,120)
+"""
 
 
 def _free_port(kind: int) -> int:
@@ -43,6 +63,14 @@ def asterisk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AsteriskInsta
         ari_app="ai-bridge-test",
     )
     instance = AsteriskInstance(tmp_path_factory.mktemp("asterisk"), settings)
+    instance.etc_dir.mkdir(parents=True, exist_ok=True)
+    (instance.etc_dir / "extensions_custom.conf").write_text(TEST_DIALPLAN)
+    # A staff phone at a fixed address (a sipp phone in the tests), so queues see it as reachable.
+    phone_port = _free_port(socket.SOCK_DGRAM)
+    settings.extra["TEST_PHONE_PORT"] = str(phone_port)
+    (instance.etc_dir / "pjsip_custom.conf").write_text(
+        f"[queue-phone](staff-phone)\naors = queue-phone\n[queue-phone]\ntype = aor\ncontact = sip:phone@127.0.0.1:{phone_port}\n"
+    )
     instance.start()
     try:
         yield instance
@@ -61,6 +89,13 @@ def bridge_config(asterisk: AsteriskInstance, **media: object) -> dict[str, obje
         },
         "media": {"rtp_port_min": 0, "rtp_port_max": 0, **media},
         "log": {"level": "debug"},
+        "ami": {
+            "host": settings.bind_host,
+            "port": settings.ami_port,
+            "username": settings.ami_user,
+            "password": settings.ami_password,
+        },
+        "api": {"enabled": False},
     }
 
 
@@ -70,6 +105,7 @@ async def running_bridge(
     pipelines: PipelineFactory | None = None,
     agent: Agent | None = None,
     conversation: dict[str, object] | None = None,
+    overrides: dict[str, object] | None = None,
     **media: object,
 ) -> AsyncIterator[BridgeService]:
     """Run the real bridge service against the instance until the block ends.
@@ -78,16 +114,29 @@ async def running_bridge(
     otherwise `pipelines`, or echo.
     """
     raw = bridge_config(asterisk, **media)
+    for section, values in (overrides or {}).items():
+        current = raw.get(section)
+        raw[section] = {**current, **values} if isinstance(current, dict) and isinstance(values, dict) else values
+    raw["pipeline"] = {"kind": "agent" if agent is not None else "echo"}
+    config = parse_config(raw)
     if agent is not None:
-        raw["pipeline"] = {"kind": "agent"}
-        if conversation:
-            agent = dataclasses.replace(agent, settings=agent.settings.model_copy(update=conversation))
-    else:
-        raw["pipeline"] = {"kind": "echo"}
-    service = BridgeService(parse_config(raw), pipelines, agent)
+        settings = agent.settings.model_copy(update=conversation or {})
+        agent = dataclasses.replace(
+            agent,
+            settings=settings,
+            routing=RoutingServices.from_config(config.routing),
+            personas=dict(config.personas),
+        )
+    service = BridgeService(config, pipelines, agent)
     task = asyncio.create_task(service.run())
     try:
-        await asyncio.wait_for(service.events.connected.wait(), 10)
+        connected = asyncio.create_task(service.events.connected.wait())
+        await asyncio.wait([connected, task], timeout=30, return_when=asyncio.FIRST_COMPLETED)
+        connected.cancel()
+        if task.done():
+            task.result()  # start-up failed: raise its error here
+        if not service.events.connected.is_set():
+            raise TimeoutError("the bridge did not connect to ARI in 30 s")
         yield service
     finally:
         task.cancel()

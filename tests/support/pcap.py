@@ -21,13 +21,42 @@ class UdpDatagram:
     payload: bytes
 
 
-def write_rtp_pcap(path: Path, pcm: bytes, codec: Codec, src_port: int = 6000, dst_port: int = 6002) -> int:
-    """Write PCM as a 20 ms RTP stream in an Ethernet/IPv4/UDP pcap; returns the packet count."""
+TELEPHONE_EVENT_PT = 101
+DTMF_FRAMES = 5  # 100 ms key press
+_DTMF_EVENTS = {digit: code for code, digit in enumerate("0123456789*#")}
+
+
+def write_rtp_pcap(
+    path: Path,
+    pcm: bytes,
+    codec: Codec,
+    src_port: int = 6000,
+    dst_port: int = 6002,
+    dtmf: dict[float, str] | None = None,
+) -> int:
+    """Write PCM as a 20 ms RTP stream in an Ethernet/IPv4/UDP pcap; returns the packet count.
+
+    `dtmf` maps seconds to a digit: from there, 100 ms of RFC 4733 telephone-event packets
+    (payload type 101) replace the audio, as a phone sends a key press.
+    """
     frame = codec.pcm_frame_bytes
+    presses = {round(at / 0.020): digit for at, digit in (dtmf or {}).items()}
     packets = []
+    event: tuple[str, int, int] | None = None  # digit, first frame, timestamp
     for index, start in enumerate(range(0, len(pcm) - frame + 1, frame)):
-        payload = codec.encode(pcm[start : start + frame])
-        rtp = RtpPacket(codec.payload_type, index, index * codec.samples_per_frame, 0x1234ABCD, payload, index == 0)
+        timestamp = index * codec.samples_per_frame
+        if index in presses:
+            event = (presses[index], index, timestamp)
+        if event is not None and index - event[1] < DTMF_FRAMES:
+            digit, first, event_timestamp = event
+            step = index - first
+            end = step >= DTMF_FRAMES - 1
+            duration = (step + 1) * codec.samples_per_frame
+            payload = struct.pack("!BBH", _DTMF_EVENTS[digit], (0x80 if end else 0) | 10, duration)
+            rtp = RtpPacket(TELEPHONE_EVENT_PT, index, event_timestamp, 0x1234ABCD, payload, step == 0)
+        else:
+            payload = codec.encode(pcm[start : start + frame])
+            rtp = RtpPacket(codec.payload_type, index, timestamp, 0x1234ABCD, payload, index == 0)
         packets.append((index * 0.020, _udp_frame(rtp.to_bytes(), src_port, dst_port)))
     with path.open("wb") as out:
         out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, _LINKTYPE_ETHERNET))

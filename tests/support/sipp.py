@@ -29,8 +29,10 @@ _SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
       s=-
       c=IN IP[media_ip_type] [media_ip]
       t=0 0
-      m=audio [media_port] RTP/AVP {payload_type}
+      m=audio [media_port] RTP/AVP {payload_type} 101
       a=rtpmap:{payload_type} {rtpmap}
+      a=rtpmap:101 telephone-event/8000
+      a=fmtp:101 0-16
       a=ptime:20
       a=sendrecv
     ]]>
@@ -72,6 +74,85 @@ _SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 """
 
 _RTPMAP = {0: "PCMU/8000", 8: "PCMA/8000"}
+
+
+_ANSWERER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="phone that answers, plays audio and waits for the far end to hang up">
+  <recv request="INVITE" crlf="true"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 180 Ringing
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Content-Length: 0
+    ]]>
+  </send>
+  <pause milliseconds="{ring_ms}"/>
+  <send retrans="500">
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=phone 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+      a=fmtp:101 0-16
+      a=ptime:20
+      a=sendrecv
+    ]]>
+  </send>
+  <recv request="ACK" crlf="true"/>
+  {play}
+  <recv request="BYE" timeout="{wait_ms}"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+</scenario>
+"""
+
+_BUSY = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="phone that is busy">
+  <recv request="INVITE" crlf="true"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 486 Busy Here
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv request="ACK"/>
+</scenario>
+"""
 
 
 def require_sipp() -> str:
@@ -169,3 +250,71 @@ def _counts(output: str) -> tuple[int, int]:
         elif len(parts) >= 3 and parts[0].startswith("Failed call"):
             failed = int(parts[2] or 0)
     return successful, failed
+
+
+@dataclass
+class SippPhone:
+    """A phone Asterisk dials (queue member, transfer target, outbound callee): one sipp UAS.
+
+    mode 'answer': rings for `ring_ms`, answers, plays `pcap` if given, waits for BYE.
+    mode 'busy': answers every INVITE with 486 Busy Here.
+    """
+
+    workdir: Path
+    mode: str = "answer"
+    pcap: Path | None = None
+    ring_ms: int = 500
+    wait_ms: int = 60000
+    calls: int = 1
+    sip_port: int = 0
+    media_port: int = 0
+
+    def __post_init__(self) -> None:
+        self.sip_port = self.sip_port or free_udp_port()
+        self.media_port = self.media_port or free_udp_port()
+        self._process: asyncio.subprocess.Process | None = None
+
+    @property
+    def dial_string(self) -> str:
+        return f"PJSIP/agent-phone/sip:phone@127.0.0.1:{self.sip_port}"
+
+    def scenario(self) -> Path:
+        path = self.workdir / f"phone-{self.sip_port}.xml"
+        if self.mode == "busy":
+            path.write_text(_BUSY)
+        else:
+            play = f'<nop><action><exec play_pcap_audio="{self.pcap}"/></action></nop>' if self.pcap else ""
+            path.write_text(_ANSWERER.format(ring_ms=self.ring_ms, wait_ms=self.wait_ms, play=play))
+        return path
+
+    async def start(self) -> None:
+        command = [
+            require_sipp(),
+            "-sf", str(self.scenario()),
+            "-i", "127.0.0.1",
+            "-p", str(self.sip_port),
+            "-mp", str(self.media_port),
+            "-m", str(self.calls),
+            "-nostdin",
+            "-trace_err",
+            "-error_file", str(self.workdir / f"phone-{self.sip_port}-errors.log"),
+        ]  # fmt: skip
+        self._process = await asyncio.create_subprocess_exec(
+            *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=self.workdir
+        )
+
+    async def finish(self, timeout: float = 60.0) -> SippResult:
+        """Wait for the phone's calls to complete (sipp exits after `calls` calls)."""
+        assert self._process is not None, "start() first"
+        stdout, _ = await asyncio.wait_for(self._process.communicate(), timeout)
+        output = stdout.decode(errors="replace")
+        errors = self.workdir / f"phone-{self.sip_port}-errors.log"
+        if errors.exists():
+            output += "\n" + errors.read_text(errors="replace")[-4000:]
+        successful, failed = _counts(output)
+        return SippResult(self._process.returncode or 0, output, successful, failed)
+
+    async def stop(self) -> None:
+        if self._process is not None and self._process.returncode is None:
+            self._process.terminate()
+            await self._process.wait()

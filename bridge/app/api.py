@@ -1,0 +1,85 @@
+"""The bridge's HTTP API: place outbound calls, see their results, check health.
+
+Bound to loopback by default. When a token is set (environment variable named by
+api.token_env) every request must carry it as `Authorization: Bearer <token>`; binding to any
+other address without a token is refused at start-up, so the API is never open by accident.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from bridge.app.outbound import BadNumber, OutboundDialer
+from bridge.config import ConfigError
+from bridge.routing_config import ApiConfig
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def build_api(config: ApiConfig, dialer: OutboundDialer, health: Callable[[], dict[str, Any]]) -> web.Application:
+    token = config.token()
+    if token is None and config.bind not in LOOPBACK:
+        raise ConfigError(
+            f"api.bind = {config.bind!r} exposes the API beyond this machine: set a token in "
+            f"the environment variable {config.token_env}, or bind to 127.0.0.1"
+        )
+
+    @web.middleware
+    async def authorise(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if token is not None:
+            given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+            if not hmac.compare_digest(given.encode(), token.encode()):
+                return web.json_response({"error": "missing or wrong bearer token"}, status=401)
+        return await handler(request)
+
+    async def place_call(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return web.json_response({"error": 'body must be JSON: {"number": "..."}'}, status=400)
+        number = str(body.get("number", "")) if isinstance(body, dict) else ""
+        persona = body.get("persona") if isinstance(body, dict) else None
+        if persona is not None and persona not in dialer.app_personas:
+            return web.json_response({"error": f"unknown persona {persona!r}"}, status=400)
+        dtmf = str(body.get("dtmf", "")) if isinstance(body, dict) else ""
+        try:
+            call = dialer.submit(number, persona, dtmf)
+        except BadNumber as error:
+            return web.json_response({"error": str(error)}, status=400)
+        return web.json_response(call.as_dict(), status=202)
+
+    async def get_call(request: web.Request) -> web.Response:
+        call = dialer.calls.get(request.match_info["call_id"])
+        if call is None:
+            return web.json_response({"error": "no such call"}, status=404)
+        return web.json_response(call.as_dict())
+
+    async def list_calls(_: web.Request) -> web.Response:
+        return web.json_response([call.as_dict() for call in dialer.calls.values()])
+
+    async def get_health(_: web.Request) -> web.Response:
+        return web.json_response(health())
+
+    app = web.Application(middlewares=[authorise])
+    app.router.add_post("/api/calls", place_call)
+    app.router.add_get("/api/calls", list_calls)
+    app.router.add_get("/api/calls/{call_id}", get_call)
+    app.router.add_get("/api/health", get_health)
+    return app
+
+
+async def start_api(app: web.Application, config: ApiConfig) -> web.AppRunner:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, config.bind, config.port)
+    await site.start()
+    log.info("api.listening", bind=config.bind, port=config.port)
+    return runner

@@ -1,0 +1,1 @@
+"""Where calls go: transfer targets (allowlist), caller intents, queues over AMI, messages, outbound."""

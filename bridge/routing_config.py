@@ -1,0 +1,139 @@
+"""Config sections for routing: where the agent may send callers, AMI, outbound calls, webhooks.
+
+The transfer targets are an allowlist. Nothing a caller says (or an LLM writes) can move a call
+anywhere that is not named here; Asterisk is asked at start-up whether each target exists.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+_DIALPLAN_TARGET = re.compile(r"^[A-Za-z0-9_-]+,[A-Za-z0-9_+*#.-]+,[0-9]+$")
+_DIAL_STRING = re.compile(r"^[A-Za-z]+/[^\s,]+$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TransferTarget(_Section):
+    """One place a caller may be sent.
+
+    kind = 'queue': an app_queue queue (destination = queue name), reached through the dialplan.
+    kind = 'extension': a phone or ring group (destination = dial string, e.g. 'PJSIP/201'); the
+    agent stays with the caller while it rings and only lets go once it is answered.
+    kind = 'dialplan': continue at 'context,exten,priority' so your own dialplan decides.
+    """
+
+    kind: Literal["queue", "extension", "dialplan"]
+    destination: str = Field(min_length=1)
+    description: str = Field(min_length=1)
+    phrases: tuple[str, ...] = ()
+    dtmf: str | None = Field(default=None, pattern=r"^[0-9*#]$")
+
+    @field_validator("phrases")
+    @classmethod
+    def _phrases_lowercase(cls, phrases: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(" ".join(phrase.lower().split()) for phrase in phrases if phrase.strip())
+
+    @model_validator(mode="after")
+    def _destination_fits_kind(self) -> TransferTarget:
+        if self.kind == "dialplan" and not _DIALPLAN_TARGET.match(self.destination):
+            raise ValueError(f"destination {self.destination!r} must be 'context,exten,priority' for kind = 'dialplan'")
+        if self.kind == "extension" and not _DIAL_STRING.match(self.destination):
+            raise ValueError(
+                f"destination {self.destination!r} must be a dial string like 'PJSIP/201' for kind = 'extension'"
+            )
+        if self.kind == "queue" and not re.match(r"^[A-Za-z0-9_.-]+$", self.destination):
+            raise ValueError(f"destination {self.destination!r} is not a queue name (letters, digits, _ . -)")
+        return self
+
+
+DEFAULT_TARGETS = {
+    "sales": TransferTarget(
+        kind="queue",
+        destination="sales",
+        description="our sales team",
+        phrases=("sales", "buy", "pricing", "quote", "new customer"),
+        dtmf="1",
+    ),
+    "operator": TransferTarget(
+        kind="queue",
+        destination="support",
+        description="a colleague",
+        phrases=("operator", "human", "real person", "a person", "someone", "colleague", "receptionist"),
+        dtmf="0",
+    ),
+}
+
+
+class RoutingConfig(_Section):
+    targets: dict[str, TransferTarget] = Field(default_factory=lambda: dict(DEFAULT_TARGETS))
+    operator: str | None = "operator"
+    ring_seconds: int = Field(default=20, ge=5, le=300)
+    offer_message_over_wait_seconds: float = Field(default=120.0, ge=0)
+    assumed_seconds_per_caller: float = Field(default=180.0, gt=0)
+    messages_dir: Path | None = None
+
+    @model_validator(mode="after")
+    def _operator_and_digits(self) -> RoutingConfig:
+        if self.operator is not None and self.operator not in self.targets:
+            defined = ", ".join(sorted(self.targets)) or "none"
+            raise ValueError(f"operator {self.operator!r} is not one of routing.targets ({defined})")
+        seen: dict[str, str] = {}
+        for name, target in self.targets.items():
+            if target.dtmf is None:
+                continue
+            if target.dtmf in seen:
+                raise ValueError(f"targets {seen[target.dtmf]!r} and {name!r} both use dtmf {target.dtmf!r}")
+            seen[target.dtmf] = name
+        return self
+
+    def message_store(self) -> Path:
+        if self.messages_dir is not None:
+            return self.messages_dir
+        base = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))
+        return base / "asterisk-ai-bridge" / "messages"
+
+
+class AmiConfig(_Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=5038, ge=1, le=65535)
+    username: str = "ai-bridge"
+    password: str | None = None
+    password_env: str = "BRIDGE_AMI_PASSWORD"
+
+    def resolved_password(self) -> str | None:
+        return self.password if self.password is not None else os.environ.get(self.password_env)
+
+
+class OutboundConfig(_Section):
+    endpoint: str = Field(default="PJSIP/{number}@trunk", pattern=r"\{number\}")
+    caller_id: str = ""
+    max_concurrent: int = Field(default=2, ge=1, le=500)
+    ring_seconds: int = Field(default=30, ge=5, le=300)
+    default_persona: str | None = None
+
+
+class WebhookConfig(_Section):
+    pre_call_url: str | None = Field(default=None, pattern=r"^https?://")
+    post_call_url: str | None = Field(default=None, pattern=r"^https?://")
+    timeout_seconds: float = Field(default=1.5, gt=0, le=30)
+
+
+class ApiConfig(_Section):
+    """The bridge's own HTTP server (outbound calls now; dashboard and metrics later)."""
+
+    enabled: bool = True
+    bind: str = "127.0.0.1"
+    port: int = Field(default=8090, ge=0, le=65535)
+    token_env: str = "BRIDGE_API_TOKEN"
+
+    def token(self) -> str | None:
+        return os.environ.get(self.token_env) or None
