@@ -69,7 +69,8 @@ def asterisk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AsteriskInsta
     phone_port = _free_port(socket.SOCK_DGRAM)
     settings.extra["TEST_PHONE_PORT"] = str(phone_port)
     (instance.etc_dir / "pjsip_custom.conf").write_text(
-        f"[queue-phone](staff-phone)\naors = queue-phone\n[queue-phone]\ntype = aor\ncontact = sip:phone@127.0.0.1:{phone_port}\n"
+        "[queue-phone](staff-phone)\naors = queue-phone\n"
+        f"[queue-phone]\ntype = aor\ncontact = sip:phone@127.0.0.1:{phone_port}\n"
     )
     instance.start()
     try:
