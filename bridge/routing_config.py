@@ -75,6 +75,7 @@ DEFAULT_TARGETS = {
 class RoutingConfig(_Section):
     targets: dict[str, TransferTarget] = Field(default_factory=lambda: dict(DEFAULT_TARGETS))
     operator: str | None = "operator"
+    llm_tools: bool = True
     ring_seconds: int = Field(default=20, ge=5, le=300)
     offer_message_over_wait_seconds: float = Field(default=120.0, ge=0)
     assumed_seconds_per_caller: float = Field(default=180.0, gt=0)

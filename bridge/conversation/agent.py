@@ -61,9 +61,14 @@ class Agent:
         self._phrases[key] = audio
         return audio
 
+    def system_prompt(self, persona: PersonaConfig) -> str:
+        """The persona's prompt plus, when routing lets the LLM transfer, the targets it may name."""
+        tools = self.routing.tool_instructions() if self.routing is not None else ""
+        return persona.system_prompt + tools
+
     async def warm(self, rate: int) -> None:
         """Before the first call: persona prompts into the LLM cache, fixed phrases into audio."""
         for persona in self.personas.values():
-            await self.llm.prefill([{"role": "system", "content": persona.system_prompt}])
+            await self.llm.prefill([{"role": "system", "content": self.system_prompt(persona)}])
             for text in (persona.greeting, persona.apology, persona.goodbye, persona.reprompt):
                 await self.phrase(text, rate)

@@ -27,7 +27,7 @@ from bridge.conversation.turns import Turn
 from bridge.media.codecs import Codec, rms
 from bridge.media.playout import PlayoutQueue
 from bridge.pipelines.base import CallControl
-from bridge.routing.desk import Action, MessageTaken, RecordMessage, Transfer
+from bridge.routing.desk import Action, MessageTaken, RecordMessage, ToolReplyFilter, Transfer
 from bridge.routing.messages import CallerMessage
 from bridge.speech.llm import ChatMessage
 from bridge.speech.stt import FEED_BATCH_FRAMES, Transcriber
@@ -230,7 +230,11 @@ class Conversation:
                 return
             else:
                 self._unheard = []
-                await self._generate(turn, text, reply)
+                tool_call = await self._generate(turn, text, reply)
+                if tool_call is not None and self._desk is not None:
+                    self._log.info("routing.tool_call", reply=tool_call)
+                    await self._act(turn, await self._desk.on_tool_call(tool_call), reply, playing)
+                    return
                 self._remember(text, reply.text)
             await playing
             await self._output.wait_for_playout()
@@ -312,22 +316,28 @@ class Conversation:
         self.message_path = str(path)
         self._log.info("routing.message_saved", path=str(path), chars=len(action.text))
 
-    async def _generate(self, turn: Turn, text: str, reply: Reply) -> None:
+    async def _generate(self, turn: Turn, text: str, reply: Reply) -> str | None:
+        """Stream the LLM's answer into the reply; returns the reply instead if it is a tool call."""
         messages: list[ChatMessage] = [*self._context(), {"role": "user", "content": text}]
         splitter = ClauseSplitter()
+        routing = self.agent.routing
+        tools = ToolReplyFilter(enabled=self._desk is not None and routing is not None and routing.config.llm_tools)
         async with contextlib.aclosing(self.agent.llm.reply(messages, reply.llm_go)) as tokens:
             async for token in tokens:
                 if not token:
                     continue
                 turn.mark("llm_first_token")
-                for clause in splitter.feed(token):
+                for clause in splitter.feed(tools.feed(token)):
                     turn.mark("first_clause")
                     reply.add(clause)
-        for clause in splitter.flush():
+        if tools.state == "tool":
+            return tools.text
+        for clause in splitter.feed(tools.flush()) + splitter.flush():
             turn.mark("first_clause")
             reply.add(clause)
         reply.close()
         await reply.released.wait()
+        return None
 
     def _resume_unheard(self, reply: Reply) -> None:
         """A false interruption (noise, a cough): say what the caller missed, or nothing."""
@@ -452,7 +462,7 @@ class Conversation:
 
     def _context(self) -> list[ChatMessage]:
         return [
-            {"role": "system", "content": self.persona.system_prompt},
+            {"role": "system", "content": self.agent.system_prompt(self.persona)},
             *self._history[-2 * self.settings.history_turns :],
         ]
 

@@ -24,6 +24,8 @@ from bridge.routing.queues import QueueStats
 from bridge.routing_config import RoutingConfig
 
 SUMMARY_CHARS = 250
+TOOL_PREFIX = "TRANSFER"
+_TOOL_QUOTES = " \n'\"`*"
 
 
 class QueueStatsSource(Protocol):
@@ -98,9 +100,11 @@ class FrontDesk:
         self.state, self.pending = "idle", None
         return await self._route(match, offer_message=False)
 
-    async def on_tool_call(self, target_name: str) -> Action:
-        """The LLM asked to transfer: only a name on the allowlist goes anywhere."""
-        match = self.rules.allowed(target_name)
+    async def on_tool_call(self, reply: str) -> Action:
+        """The LLM answered 'TRANSFER <name>': only a name on the allowlist goes anywhere."""
+        words = reply.strip(_TOOL_QUOTES)[len(TOOL_PREFIX) :].strip(_TOOL_QUOTES + ".:!").split()
+        target_name = words[0].strip(".,!:") if words else ""
+        match = self.rules.allowed(target_name) if target_name else None
         if match is None:
             self.refused.append(f"tool:{target_name}")
             return Speak(f"I'm sorry, I can only put you through to {self.rules.describe()}.")
@@ -196,3 +200,37 @@ class FrontDesk:
 def _minutes(seconds: float) -> str:
     minutes = max(1, math.ceil(seconds / 60))
     return "about a minute" if minutes == 1 else f"about {minutes} minutes"
+
+
+class ToolReplyFilter:
+    """Holds back the start of an LLM reply until it is clear whether it is a tool call.
+
+    Speech passes through as soon as its first characters cannot be 'TRANSFER', so an ordinary
+    answer loses nothing; a tool call is kept whole and never reaches the caller's ears.
+    """
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.text = ""
+        self.state: Literal["deciding", "speech", "tool"] = "deciding" if enabled else "speech"
+
+    def feed(self, token: str) -> str:
+        if self.state == "speech":
+            return token
+        self.text += token
+        if self.state == "tool":
+            return ""
+        head = self.text.lstrip(_TOOL_QUOTES).upper()
+        if head.startswith(TOOL_PREFIX):
+            self.state = "tool"
+            return ""
+        if TOOL_PREFIX.startswith(head):
+            return ""
+        self.state = "speech"
+        return self.text
+
+    def flush(self) -> str:
+        """End of reply: whatever was held back while deciding is speech after all."""
+        if self.state != "deciding":
+            return ""
+        self.state = "speech"
+        return self.text

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from bridge.agent_config import DEFAULT_PERSONAS, ConversationConfig, PersonaConfig
 from bridge.conversation.agent import Agent
 from bridge.media.codecs import rms
+from bridge.routing.services import RoutingServices
 from bridge.speech.llm import ChatMessage
 from bridge.speech.tts import Speaker
 from bridge.speech.workers import ModelWorker
@@ -102,6 +103,7 @@ def fake_agent(
     llm: ScriptedLanguageModel | None = None,
     synthesizer: ToneSynthesizer | None = None,
     persona: PersonaConfig | None = None,
+    routing: RoutingServices | None = None,
     **settings: object,
 ) -> Agent:
     base = {"end_ms": 200, "pause_ms": 60, "min_voiced_ms": 100, **settings}
@@ -113,6 +115,7 @@ def fake_agent(
         voice_detector=lambda rate: LevelVoiceDetector(),
         personas={"receptionist": persona or DEFAULT_PERSONAS["receptionist"]},
         settings=ConversationConfig.model_validate(base),
+        routing=routing,
     )
 
 

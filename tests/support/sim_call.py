@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 from bridge.media.codecs import Codec, codec_for, rms
 from bridge.media.playout import PlayoutQueue
-from bridge.pipelines.base import MediaPipeline
+from bridge.pipelines.base import CallInfo, MediaPipeline, TransferOutcome
+from bridge.routing.intents import RouteMatch
 
 
 @dataclass
@@ -22,6 +23,20 @@ class SimulatedCall:
     ended: str = ""
     handed_over: str = ""
     heard: list[bytes] = field(default_factory=list)
+    keypad: dict[float, str] = field(default_factory=dict)  # seconds into the call -> digit pressed
+    transfer_outcome: TransferOutcome = "handed_over"
+    transfers: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    sent_dtmf: str = ""
+    info: CallInfo = field(default_factory=lambda: CallInfo("sim-call", "15550001111", "", "18005550100"))
+
+    async def transfer(self, route: RouteMatch, variables: dict[str, str]) -> TransferOutcome:
+        self.transfers.append((route.name, variables))
+        if self.transfer_outcome in ("handed_over", "answered"):
+            self.handed_over = route.target.kind
+        return self.transfer_outcome
+
+    async def send_dtmf(self, digits: str) -> None:
+        self.sent_dtmf += digits
 
     def hang_up(self, reason: str) -> None:
         self.ended = reason
@@ -36,7 +51,10 @@ class SimulatedCall:
         self.pipeline.start(self.codec, output, self)
         start = time.monotonic()
         ticks = int(seconds * 50)
+        presses = {round(at * 50): digit for at, digit in self.keypad.items()}
         for tick in range(ticks):
+            if tick in presses:
+                self.pipeline.on_dtmf(presses[tick])
             chunk = caller_pcm[tick * frame_bytes : (tick + 1) * frame_bytes]
             self.pipeline.on_audio(chunk.ljust(frame_bytes, b"\x00"))
             self.heard.append(output.pop() or self.codec.silence())

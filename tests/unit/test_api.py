@@ -1,0 +1,81 @@
+"""The HTTP API: token check, request validation, outbound call submission (dialler faked)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from bridge.app.api import build_api
+from bridge.app.outbound import BadNumber, OutboundCall, OutboundDialer
+from bridge.config import ConfigError
+from bridge.routing_config import ApiConfig, OutboundConfig
+
+
+class FakeDialer:
+    def __init__(self) -> None:
+        self.calls: dict[str, OutboundCall] = {}
+        self.app_personas = {"receptionist", "reminder"}
+
+    def submit(self, number: str, persona: str | None = None, dtmf: str = "") -> OutboundCall:
+        if not number.isdigit():
+            raise BadNumber(f"{number!r} is not a phone number")
+        call = OutboundCall(f"out-{len(self.calls)}", number, persona or "receptionist", dtmf)
+        self.calls[call.id] = call
+        return call
+
+
+async def client_for(monkeypatch: pytest.MonkeyPatch, token: str | None) -> tuple[TestClient[Any, Any], FakeDialer]:
+    if token:
+        monkeypatch.setenv("TEST_API_TOKEN", token)
+    dialer = FakeDialer()
+    app = build_api(ApiConfig(token_env="TEST_API_TOKEN"), dialer, lambda: {"ari": True})  # type: ignore[arg-type]
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    return client, dialer
+
+
+async def test_token_is_required_when_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    client, _ = await client_for(monkeypatch, "s3cret")
+    try:
+        assert (await client.get("/api/health")).status == 401
+        wrong = await client.get("/api/health", headers={"Authorization": "Bearer nope"})
+        assert wrong.status == 401
+        good = await client.get("/api/health", headers={"Authorization": "Bearer s3cret"})
+        assert good.status == 200 and await good.json() == {"ari": True}
+    finally:
+        await client.close()
+
+
+async def test_outbound_calls_are_validated_and_queued(monkeypatch: pytest.MonkeyPatch) -> None:
+    client, dialer = await client_for(monkeypatch, None)
+    try:
+        bad = await client.post("/api/calls", json={"number": "PJSIP/evil"})
+        assert bad.status == 400 and "not a phone number" in (await bad.json())["error"]
+        persona = await client.post("/api/calls", json={"number": "5551234", "persona": "pirate"})
+        assert persona.status == 400
+        placed = await client.post("/api/calls", json={"number": "5551234", "persona": "reminder", "dtmf": "1"})
+        body = await placed.json()
+        assert placed.status == 202 and body["status"] == "queued" and body["persona"] == "reminder"
+        fetched = await client.get(f"/api/calls/{body['id']}")
+        assert (await fetched.json())["number"] == "5551234"
+        assert (await client.get("/api/calls/out-nope")).status == 404
+        assert list(dialer.calls) == [body["id"]]
+    finally:
+        await client.close()
+
+
+def test_api_beyond_loopback_needs_a_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BRIDGE_API_TOKEN", raising=False)
+    with pytest.raises(ConfigError, match="BRIDGE_API_TOKEN"):
+        build_api(ApiConfig(bind="0.0.0.0"), FakeDialer(), dict)  # type: ignore[arg-type]
+
+
+def test_only_numbers_reach_the_dial_string() -> None:
+    dialer = OutboundDialer(None, None, OutboundConfig(), "receptionist")  # type: ignore[arg-type]
+    for number in ("PJSIP/evil", "123&Local/x", "", "12 34", "+1555" + "1" * 40):
+        with pytest.raises(BadNumber):
+            dialer.submit(number)
+    with pytest.raises(BadNumber):
+        dialer.submit("5551234", dtmf="1&2")
