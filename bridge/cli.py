@@ -36,6 +36,12 @@ def main(argv: list[str] | None = None) -> int:
     models = sub.add_parser("models", help="assemble and verify the model files the config needs")
     models.add_argument("--config", type=Path, help="bridge config (default: the packaged models)")
     models.add_argument("--rehash", action="store_true", help="re-check the sha256 of assembled files")
+    dial = sub.add_parser("dial", help="place an outbound call through the running bridge (its HTTP API)")
+    dial.add_argument("number", help="number to call (digits, * and #; the trunk is outbound.endpoint)")
+    dial.add_argument("--config", type=Path, help="bridge config (for api.port and api.token_env)")
+    dial.add_argument("--persona", help="persona for the call (default: outbound.default_persona)")
+    dial.add_argument("--dtmf", default="", help="digits to key in once answered")
+    dial.add_argument("--no-wait", action="store_true", help="return once queued instead of waiting for the result")
     args = parser.parse_args(argv)
 
     try:
@@ -49,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
             return _models(config, args.rehash)
         if args.command == "up":
             return _up(args, config)
+        if args.command == "dial":
+            from bridge.dial_client import dial as place_call
+
+            return place_call(config.api, args.number, args.persona, args.dtmf, wait=not args.no_wait)
         return _serve(config)
     except (ConfigError, PromptError, ModelFileError) as error:
         print(f"bridge: {error}", file=sys.stderr)
@@ -92,7 +102,8 @@ def _up(args: argparse.Namespace, config: BridgeConfig) -> int:
         ari_user=config.ari.username,
         ari_password=password,
         ari_app=config.ari.app,
-        ami_password=os.environ.get("BRIDGE_AMI_PASSWORD", os.urandom(12).hex()),
+        ami_user=config.ami.username,
+        ami_password=config.ami.resolved_password() or os.urandom(12).hex(),
         trunk_host=args.trunk,
         trunk_match=args.trunk,
     )
@@ -104,7 +115,15 @@ def _up(args: argparse.Namespace, config: BridgeConfig) -> int:
         file=sys.stderr,
     )
     ari = config.ari.model_copy(update={"url": settings.ari_url, "password": password})
+    ami = config.ami.model_copy(
+        update={
+            "host": args.bind,
+            "port": args.ami_port,
+            "username": settings.ami_user,
+            "password": settings.ami_password,
+        }
+    )
     try:
-        return _serve(config.model_copy(update={"ari": ari}))
+        return _serve(config.model_copy(update={"ari": ari, "ami": ami}))
     finally:
         instance.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ from bridge.pipelines.base import MediaPipeline
 from bridge.pipelines.factory import PipelineFactory, pipeline_factory
 from bridge.routing.queues import QueueMonitor
 from bridge.routing.validation import missing_targets
+from bridge.routing.webhooks import Webhooks
 
 log = structlog.get_logger(__name__)
 
@@ -58,6 +60,9 @@ class BridgeService:
             ring_seconds=self.config.routing.ring_seconds,
         )
         self.queues = QueueMonitor(self.config.ami)
+        self.webhooks = Webhooks(self.config.webhooks)
+        if self.config.webhooks.post_call_url:
+            self.app.record_listeners.append(lambda record: self.webhooks.post_call(dataclasses.asdict(record)))
         self.dialer = OutboundDialer(
             self.client,
             self.app,
@@ -99,6 +104,7 @@ class BridgeService:
         self.app.queues = self.queues
         if self.agent is not None and self.agent.routing is not None:
             self.agent.routing.queues = self.queues
+            self.agent.routing.webhooks = self.webhooks
         problems = await missing_targets(self.config.routing, self.client, self.queues)
         if problems:
             self.queues.close()
@@ -119,6 +125,7 @@ class BridgeService:
             await self._api.cleanup()
         self.queues.close()
         await self.app.shutdown()
+        await self.webhooks.close()
         await self.clock.stop()
         await self.client.close()
         log.info("bridge.stopped")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import structlog
@@ -53,6 +54,7 @@ class StasisApplication:
         self.queues = queues
         self.ring_seconds = ring_seconds
         self._dialling: dict[str, PendingDial] = {}
+        self.record_listeners: list[Callable[[CallRecord], None]] = []
         self.calls: dict[str, CallSession] = {}
         self.finished: deque[CallRecord] = deque(maxlen=1000)
         self.call_finished = asyncio.Condition()
@@ -136,6 +138,11 @@ class StasisApplication:
                 self._media_waiters.pop(channel_id, None)
         self.finished.append(record)
         call.finished.set()
+        for listener in self.record_listeners:
+            try:
+                listener(record)
+            except Exception:  # a listener (webhook, storage) must not take the call loop down
+                log.exception("call.record_listener_failed", call=call.channel_id)
         async with self.call_finished:
             self.call_finished.notify_all()
 

@@ -29,6 +29,7 @@ from bridge.media.playout import PlayoutQueue
 from bridge.pipelines.base import CallControl
 from bridge.routing.desk import Action, MessageTaken, RecordMessage, ToolReplyFilter, Transfer
 from bridge.routing.messages import CallerMessage
+from bridge.routing.webhooks import Webhooks
 from bridge.speech.llm import ChatMessage
 from bridge.speech.stt import FEED_BATCH_FRAMES, Transcriber
 
@@ -76,6 +77,7 @@ class Conversation:
         self._desk = agent.routing.desk() if agent.routing is not None else None
         self._transferring = False
         self._message_audio: bytearray | None = None
+        self._caller_notes = ""
         self._log = log.bind(persona=self.persona_name)
 
     # -- MediaPipeline -------------------------------------------------------------------------
@@ -87,6 +89,9 @@ class Conversation:
         self._vad = self.agent.voice_detector(codec.sample_rate)
         self._speak_fixed(self.persona.greeting, kind="greeting")
         self._spawn(self._watchdog())
+        routing = self.agent.routing
+        if routing is not None and routing.webhooks is not None and routing.webhooks.config.pre_call_url:
+            self._spawn(self._look_up_caller(routing.webhooks))
 
     def on_audio(self, pcm: bytes) -> None:
         now = time.monotonic()
@@ -299,6 +304,25 @@ class Conversation:
         self._transferring = False
         self._speak_fixed(self._desk.transfer_failed(action.route, outcome).say, kind="transfer_failed")
 
+    async def _look_up_caller(self, webhooks: Webhooks) -> None:
+        """Pre-call webhook, while the greeting plays: the caller's name and notes for the LLM."""
+        info = self._control.info
+        known = await webhooks.pre_call(
+            {
+                "call_id": info.call_id,
+                "caller_number": info.caller_number,
+                "caller_name": info.caller_name,
+                "called_number": info.called_number,
+                "direction": info.direction,
+                "persona": self.persona_name,
+            }
+        )
+        if self._desk is not None and known.get("caller_name"):
+            self._desk.caller_name = self._desk.caller_name or known["caller_name"]
+        self._caller_notes = known.get("notes", "")
+        if known:
+            self._log.info("routing.caller_known", fields=sorted(known))
+
     async def _save_message(self, action: MessageTaken) -> None:
         assert self._desk is not None and self.agent.routing is not None
         audio, self._message_audio = bytes(self._message_audio or b""), None
@@ -462,9 +486,16 @@ class Conversation:
 
     def _context(self) -> list[ChatMessage]:
         return [
-            {"role": "system", "content": self.agent.system_prompt(self.persona)},
+            {"role": "system", "content": self.agent.system_prompt(self.persona) + self._caller_facts()},
             *self._history[-2 * self.settings.history_turns :],
         ]
+
+    def _caller_facts(self) -> str:
+        """What the pre-call webhook told us, after the shared prompt (so its cached prefix still fits)."""
+        name = self._desk.caller_name if self._desk is not None else None
+        facts = [f"The caller's name is {name}." if name else "", self._caller_notes]
+        text = " ".join(fact for fact in facts if fact)
+        return f"\nAbout this caller: {text}" if text else ""
 
     async def _prefill_history(self) -> None:
         """While the caller speaks, get the LLM's cache ready for the conversation so far."""

@@ -8,6 +8,7 @@ from bridge.routing.desk import TOOL_PREFIX, FrontDesk
 from bridge.routing.intents import IntentRules
 from bridge.routing.messages import MessageBox
 from bridge.routing.queues import QueueMonitor
+from bridge.routing.webhooks import Webhooks
 from bridge.routing_config import RoutingConfig
 
 
@@ -17,6 +18,7 @@ class RoutingServices:
     rules: IntentRules
     messages: MessageBox
     queues: QueueMonitor | None = None
+    webhooks: Webhooks | None = None
 
     @classmethod
     def from_config(cls, config: RoutingConfig, queues: QueueMonitor | None = None) -> RoutingServices:

@@ -14,14 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from bridge.app.call import CallRecord
 from bridge.app.outbound import OutboundCall
 from bridge.app.service import BridgeService
 from bridge.config import ConfigError
 from bridge.conversation.agent import Agent
+from bridge.dial_client import EXIT_NOT_ANSWERED
+from bridge.dial_client import dial as place_call_via_api
 from bridge.media.codecs import codec_for
 from bridge.pbx.instance import AsteriskInstance
+from bridge.routing_config import ApiConfig
 from tests.integration.conftest import _free_port, running_bridge, wait_for_finished_calls
 from tests.integration.test_routing_fallback import wait_for_queue_caller
 from tests.support.capture import LoopbackCapture
@@ -351,3 +355,71 @@ async def test_unknown_targets_stop_the_bridge_at_start_up(asterisk: AsteriskIns
     assert "routing.targets.nosuch.destination: queue 'nosuch' does not exist" in message
     assert "routing.targets.ghost.destination: Asterisk has no endpoint PJSIP/ghost" in message
     assert "routing.targets.void.destination: the dialplan has no extension 'void'" in message
+
+
+async def test_webhooks_name_the_caller_before_the_call_and_get_the_record_after(
+    asterisk: AsteriskInstance, workdir: Path, agent: Agent
+) -> None:
+    pre_calls: list[dict[str, Any]] = []
+    records: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    async def pre_call(request: web.Request) -> web.Response:
+        pre_calls.append(await request.json())
+        return web.json_response({"caller_name": "Jane Doe", "notes": "Has an appointment on Friday."})
+
+    async def post_call(request: web.Request) -> web.Response:
+        await records.put(await request.json())
+        return web.Response(status=204)
+
+    site_app = web.Application()
+    site_app.router.add_post("/pre", pre_call)
+    site_app.router.add_post("/post", post_call)
+    runner = web.AppRunner(site_app)
+    await runner.setup()
+    port = _free_port(socket.SOCK_STREAM)
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    billing = {
+        "kind": "dialplan",
+        "destination": "bridge-tests,vars,1",
+        "description": "billing",
+        "phrases": ["billing"],
+    }
+    overrides = {
+        "webhooks": {"pre_call_url": f"http://127.0.0.1:{port}/pre", "post_call_url": f"http://127.0.0.1:{port}/post"},
+        "routing": {"targets": {"billing": billing}, "operator": None},
+    }
+    try:
+        audio = silence(5.0) + caller_says("I need some help with billing.") + silence(8.0)
+        async with running_bridge(asterisk, agent=agent, overrides=overrides) as service:
+            await place_call(asterisk, workdir, audio, "webhooks")
+            record = await asyncio.wait_for(records.get(), 30)
+            name_in_dialplan = await service.client.global_variable("SEEN_CALLER_NAME")
+    finally:
+        await runner.cleanup()
+
+    (asked,) = pre_calls
+    assert asked["caller_number"] == "15551230000" and asked["persona"] == "receptionist", asked
+    assert name_in_dialplan == "Jane Doe"
+    assert record["channel_id"] == asked["call_id"]
+    assert record["transfer"]["target"] == "billing" and record["end_reason"] == "handed_back_to_dialplan:dialplan"
+    assert "billing" in record["conversation"]["turns"][0]["caller"].lower(), record["conversation"]
+
+
+async def test_bridge_dial_command_places_a_call_through_the_api(
+    asterisk: AsteriskInstance, workdir: Path, agent: Agent, capsys: pytest.CaptureFixture[str]
+) -> None:
+    phone = SippPhone(workdir, mode="busy")
+    api = ApiConfig(port=_free_port(socket.SOCK_STREAM))
+    overrides = {
+        "outbound": {"endpoint": f"PJSIP/agent-phone/sip:{{number}}@127.0.0.1:{phone.sip_port}"},
+        "api": {"enabled": True, "port": api.port},
+    }
+    await phone.start()
+    try:
+        async with running_bridge(asterisk, agent=agent, overrides=overrides):
+            status = await asyncio.to_thread(place_call_via_api, api, "5550009", None, "", True)
+    finally:
+        await phone.stop()
+
+    assert status == EXIT_NOT_ANSWERED
+    assert ": busy" in capsys.readouterr().out
