@@ -71,6 +71,7 @@ def test_the_example_config_documents_the_defaults() -> None:
 
     example = load_config(Path(__file__).resolve().parents[2] / "config.example.toml")
     defaults = parse_config({})
-    for section in ("media", "stt", "llm", "tts", "vad", "conversation", "personas", "log"):
+    sections = ("media", "stt", "llm", "tts", "vad", "conversation", "personas", "routing", "ami", "outbound")
+    for section in (*sections, "webhooks", "api", "log"):
         assert getattr(example, section) == getattr(defaults, section), section
     assert example.pipeline.kind == defaults.pipeline.kind
