@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from bridge.agent_config import ConversationConfig, PersonaConfig
+from bridge.routing.desk import fixed_phrases
 from bridge.routing.services import RoutingServices
 from bridge.speech.llm import LanguageModel
 from bridge.speech.stt import SpeechRecognizer
@@ -72,3 +73,10 @@ class Agent:
             await self.llm.prefill([{"role": "system", "content": self.system_prompt(persona)}])
             for text in (persona.greeting, persona.apology, persona.goodbye, persona.reprompt):
                 await self.phrase(text, rate)
+        if self.routing is not None:
+            for text in fixed_phrases(self.routing.rules):
+                await self.phrase(text, rate)
+
+    def cached_phrase(self, text: str, rate: int) -> bytes | None:
+        """Audio for `text` if it was rendered before (fixed phrases), else None: stream it instead."""
+        return self._phrases.get((text, rate))

@@ -261,7 +261,7 @@ class Conversation:
         turn.outcome = f"routing:{type(action).__name__.lower()}"
         if isinstance(action, MessageTaken):
             await self._save_message(action)
-        reply.add(action.say, await self.agent.phrase(action.say, self._rate))
+        reply.add(action.say, self.agent.cached_phrase(action.say, self._rate))  # not cached: streamed
         reply.close()
         self._remember(turn.caller_text, action.say)
         await playing

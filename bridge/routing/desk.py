@@ -90,7 +90,7 @@ class FrontDesk:
             return self._record_for(self._operator())
         if asks_for_transfer(text):
             self.refused.append(text)
-            return Speak(f"I'm sorry, I can only put you through to {self.rules.describe()}.")
+            return Speak(refusal_phrase(self.rules))
         return None
 
     async def on_digit(self, digit: str) -> Action | None:
@@ -107,7 +107,7 @@ class FrontDesk:
         match = self.rules.allowed(target_name) if target_name else None
         if match is None:
             self.refused.append(f"tool:{target_name}")
-            return Speak(f"I'm sorry, I can only put you through to {self.rules.describe()}.")
+            return Speak(refusal_phrase(self.rules))
         return await self._route(match)
 
     def transfer_failed(self, route: RouteMatch, reason: str) -> Speak:
@@ -130,6 +130,7 @@ class FrontDesk:
     def report(self) -> dict[str, Any]:
         return {
             "intent": self.intent,
+            "summary": self.variables()["AI_SUMMARY"],
             "caller_name": self.caller_name,
             "refused": self.refused,
             "queue_stats": self.stats,
@@ -153,7 +154,7 @@ class FrontDesk:
     def _transfer(self, match: RouteMatch, stats: QueueStats | None) -> Transfer:
         self.state, self.pending = "idle", None
         self.intent = match.name
-        say = f"Putting you through to {match.target.description} now."
+        say = transfer_phrase(match.target.description)
         if stats is not None and stats.callers:
             ahead = "is 1 caller" if stats.callers == 1 else f"are {stats.callers} callers"
             say += f" There {ahead} ahead of you."
@@ -175,12 +176,12 @@ class FrontDesk:
         self.state, self.pending = "recording", route
         self.intent = "message"
         who = route.target.description if route else "the team"
-        return RecordMessage(f"Of course. Please say your message now, and I will pass it on to {who}.")
+        return RecordMessage(record_phrase(who))
 
     def _message_taken(self, text: str) -> MessageTaken:
         route, self.pending, self.state = self.pending, None, "idle"
         return MessageTaken(
-            "Thank you, I have taken your message and will pass it on. Goodbye.",
+            MESSAGE_TAKEN,
             text,
             route.name if route else None,
         )
@@ -195,6 +196,33 @@ class FrontDesk:
         stats = await self.queues.stats(match.target.destination)
         self.stats = stats.as_dict() if stats else None
         return stats
+
+
+MESSAGE_TAKEN = "Thank you, I have taken your message and will pass it on. Goodbye."
+
+
+def transfer_phrase(description: str) -> str:
+    return f"Putting you through to {description} now."
+
+
+def refusal_phrase(rules: IntentRules) -> str:
+    return f"I'm sorry, I can only put you through to {rules.describe()}."
+
+
+def record_phrase(who: str) -> str:
+    return f"Of course. Please say your message now, and I will pass it on to {who}."
+
+
+def fixed_phrases(rules: IntentRules) -> list[str]:
+    """What the desk says with no numbers in it: rendered at start-up so routing answers at once."""
+    descriptions = [target.description for target in rules.targets.values()]
+    return [
+        refusal_phrase(rules),
+        MESSAGE_TAKEN,
+        record_phrase("the team"),
+        *(transfer_phrase(description) for description in descriptions),
+        *(record_phrase(description) for description in descriptions),
+    ]
 
 
 def _minutes(seconds: float) -> str:

@@ -96,7 +96,7 @@ async def test_caller_barging_in_silences_the_agent(asterisk: AsteriskInstance, 
     turn = record.conversation["turns"][0]
     assert similarity(turn["caller"], "sorry what are your opening hours on saturday") >= 0.7, turn
     answer = await hear(agent, wire.received_between(finished, 99.0))
-    assert {"saturday", "9", "nine", "1", "pm"} & answer, answer
+    assert {"saturday", "9", "nine", "1", "pm", "9am", "1pm"} & answer, answer
 
 
 class BrokenLanguageModel:

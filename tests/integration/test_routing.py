@@ -264,6 +264,29 @@ async def test_busy_extension_is_told_to_the_caller_with_an_offer_to_take_a_mess
     assert {"busy", "message"} <= told, told
 
 
+async def test_unanswered_extension_gives_the_caller_back_to_the_agent(
+    asterisk: AsteriskInstance, workdir: Path, agent: Agent
+) -> None:
+    phone = SippPhone(workdir, ring_ms=15000)  # rings longer than routing.ring_seconds
+    overrides = front_desk(phone)
+    overrides["routing"]["ring_seconds"] = 5
+    await phone.start()
+    try:
+        audio = silence(5.0) + caller_says("Could you put me through to the front desk?") + silence(16.0)
+        async with running_bridge(asterisk, agent=agent, overrides=overrides) as service:
+            _, wire = await place_call(asterisk, workdir, audio, "no-answer")
+            await wait_for_finished_calls(service, 1)
+            record = only_record(service)
+            channels = await service.client.list_channels()
+    finally:
+        await phone.stop()
+
+    assert record.transfer["outcome"] == "no_answer", record.transfer
+    assert channels == []
+    told = await hear(agent, wire.received_between(wire.first_sent_voice(after=4.0) + 8.0, 99.0))
+    assert {"answering", "message"} <= told, told
+
+
 async def test_outbound_call_is_answered_and_hears_the_agent(
     asterisk: AsteriskInstance, workdir: Path, agent: Agent
 ) -> None:

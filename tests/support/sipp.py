@@ -211,34 +211,53 @@ class SippCaller:
         return path
 
     async def run(self, timeout: float = 120.0) -> SippResult:
-        command = [
-            require_sipp(),
+        options = [
             f"{self.target[0]}:{self.target[1]}",
-            "-sf", str(self.scenario()),
             "-s", self.service,
-            "-i", "127.0.0.1",
-            "-p", str(self.sip_port),
-            "-mp", str(self.media_port),
-            "-m", str(self.calls),
             "-l", str(self.concurrent),
             "-r", str(self.rate),
             "-timeout", f"{int(timeout)}s",
             "-timeout_error",
             "-recv_timeout", "20000",
-            "-nostdin",
-            "-trace_err",
-            "-error_file", str(self.workdir / f"sipp-{self.sip_port}-errors.log"),
         ]  # fmt: skip
-        process = await asyncio.create_subprocess_exec(
-            *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=self.workdir
-        )
-        stdout, _ = await asyncio.wait_for(process.communicate(), timeout + 30)
-        output = stdout.decode(errors="replace")
         errors = self.workdir / f"sipp-{self.sip_port}-errors.log"
-        if errors.exists():
-            output += "\n" + errors.read_text(errors="replace")[-4000:]
-        successful, failed = _counts(output)
-        return SippResult(process.returncode or 0, output, successful, failed)
+        process = await _start_sipp(
+            self.workdir, self.scenario(), self.sip_port, self.media_port, self.calls, errors, options
+        )
+        return await _result(process, errors, timeout + 30)
+
+
+async def _start_sipp(
+    workdir: Path, scenario: Path, sip_port: int, media_port: int, calls: int, errors: Path, options: list[str]
+) -> asyncio.subprocess.Process:
+    command = [
+        require_sipp(),
+        *options,
+        "-sf", str(scenario),
+        "-i", "127.0.0.1",
+        "-p", str(sip_port),
+        "-mp", str(media_port),
+        "-m", str(calls),
+        "-nostdin",
+        "-trace_err",
+        "-error_file", str(errors),
+    ]  # fmt: skip
+    return await asyncio.create_subprocess_exec(
+        *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=workdir
+    )
+
+
+async def _result(process: asyncio.subprocess.Process, errors: Path, timeout: float) -> SippResult:
+    """Wait for sipp to exit; its final statistics (and error log) tell how the calls went."""
+    stdout, _ = await asyncio.wait_for(process.communicate(), timeout)
+    return _read_result(process.returncode or 0, stdout.decode(errors="replace"), errors)
+
+
+def _read_result(returncode: int, output: str, errors: Path) -> SippResult:
+    if errors.exists():
+        output += "\n" + errors.read_text(errors="replace")[-4000:]
+    successful, failed = _counts(output)
+    return SippResult(returncode, output, successful, failed)
 
 
 def _counts(output: str) -> tuple[int, int]:
@@ -287,32 +306,19 @@ class SippPhone:
             path.write_text(_ANSWERER.format(ring_ms=self.ring_ms, wait_ms=self.wait_ms, play=play))
         return path
 
+    @property
+    def _errors(self) -> Path:
+        return self.workdir / f"phone-{self.sip_port}-errors.log"
+
     async def start(self) -> None:
-        command = [
-            require_sipp(),
-            "-sf", str(self.scenario()),
-            "-i", "127.0.0.1",
-            "-p", str(self.sip_port),
-            "-mp", str(self.media_port),
-            "-m", str(self.calls),
-            "-nostdin",
-            "-trace_err",
-            "-error_file", str(self.workdir / f"phone-{self.sip_port}-errors.log"),
-        ]  # fmt: skip
-        self._process = await asyncio.create_subprocess_exec(
-            *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=self.workdir
+        self._process = await _start_sipp(
+            self.workdir, self.scenario(), self.sip_port, self.media_port, self.calls, self._errors, []
         )
 
     async def finish(self, timeout: float = 60.0) -> SippResult:
         """Wait for the phone's calls to complete (sipp exits after `calls` calls)."""
         assert self._process is not None, "start() first"
-        stdout, _ = await asyncio.wait_for(self._process.communicate(), timeout)
-        output = stdout.decode(errors="replace")
-        errors = self.workdir / f"phone-{self.sip_port}-errors.log"
-        if errors.exists():
-            output += "\n" + errors.read_text(errors="replace")[-4000:]
-        successful, failed = _counts(output)
-        return SippResult(self._process.returncode or 0, output, successful, failed)
+        return await _result(self._process, self._errors, timeout)
 
     async def stop(self) -> None:
         if self._process is not None and self._process.returncode is None:
