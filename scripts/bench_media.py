@@ -77,6 +77,8 @@ def bench_config(asterisk: AsteriskInstance, pipeline: str) -> BridgeConfig:
             "media": {"format": "ulaw", "rtp_port_min": 0, "rtp_port_max": 0},
             "pipeline": {"kind": pipeline},
             "log": {"level": "warning"},
+            "ami": {"port": settings.ami_port, "username": settings.ami_user, "password": settings.ami_password},
+            "api": {"enabled": False},
         }
     )  # fmt: skip
 

@@ -131,11 +131,12 @@ async def main() -> None:
     parser.add_argument("--concurrency", default="1,2,3", help="comma-separated numbers of simultaneous calls")
     parser.add_argument("--questions", type=int, default=8, help="caller questions per call")
     parser.add_argument("--no-barge-in", action="store_true", help="skip the barge-in calls")
+    parser.add_argument("--no-llm-tools", action="store_true", help="routing.llm_tools = false (for comparison)")
     args = parser.parse_args()
     configure_logging("warning")
     workdir, asterisk = start_private_asterisk("bench-voice-")
     started = time.monotonic()
-    agent = load_agent(parse_config({}))
+    agent = load_agent(parse_config({"routing": {"llm_tools": not args.no_llm_tools}}))
     print(f"machine: {os.cpu_count()} cores; models loaded in {time.monotonic() - started:.1f} s", flush=True)
     try:
         audio, _ = conversation_script(args.questions)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -210,57 +211,68 @@ async def test_prompt_injection_cannot_send_the_call_outside_the_allowlist(
     assert {"only", "sorry"} & refusal and {"sales", "colleague"} & refusal, refusal
 
 
-def front_desk(phone: SippPhone) -> dict[str, Any]:
+def front_desk(phone: SippPhone, ring_seconds: int = 20) -> dict[str, Any]:
     target = {
         "kind": "extension",
         "destination": phone.dial_string,
         "description": "the front desk",
         "phrases": ["front desk"],
     }
-    return {"routing": {"targets": {"desk": target}, "operator": None}}
+    return {"routing": {"targets": {"desk": target}, "operator": None, "ring_seconds": ring_seconds}}
+
+
+@dataclass
+class FrontDeskCall:
+    record: CallRecord
+    caller: SippResult
+    wire: WireAudio
+    channels_left: list[dict[str, Any]]
+    bridges_left: list[dict[str, Any]]
+
+
+async def ask_for_the_front_desk(
+    asterisk: AsteriskInstance, workdir: Path, agent: Agent, phone: SippPhone, stay: float, ring_seconds: int = 20
+) -> FrontDeskCall:
+    """A caller asks for the front desk (an extension target ringing `phone`), then stays `stay` seconds."""
+    await phone.start()
+    audio = silence(5.0) + caller_says("Could you put me through to the front desk?") + silence(stay)
+    async with running_bridge(asterisk, agent=agent, overrides=front_desk(phone, ring_seconds)) as service:
+        caller, wire = await place_call(asterisk, workdir, audio, f"desk-{phone.mode}-{phone.ring_ms}")
+        await wait_for_finished_calls(service, 1)
+        left = await service.client.list_channels(), await service.client.list_bridges()
+    return FrontDeskCall(only_record(service), caller, wire, *left)
 
 
 async def test_extension_transfer_connects_once_the_phone_answers(
     asterisk: AsteriskInstance, workdir: Path, agent: Agent
 ) -> None:
     phone = SippPhone(workdir, ring_ms=1500)
-    await phone.start()
     try:
-        audio = silence(5.0) + caller_says("Could you put me through to the front desk?") + silence(10.0)
-        async with running_bridge(asterisk, agent=agent, overrides=front_desk(phone)) as service:
-            result, _ = await place_call(asterisk, workdir, audio, "extension")
-            await wait_for_finished_calls(service, 1)
-            record = only_record(service)
-            bridges = await service.client.list_bridges()
+        call = await ask_for_the_front_desk(asterisk, workdir, agent, phone, stay=10.0)
         answered = await phone.finish(timeout=30)
     finally:
         await phone.stop()
 
-    assert record.transfer["outcome"] == "answered", record.transfer
-    assert record.conversation["end_reason"] == "transferred:desk"
-    assert record.end_reason.startswith("caller:"), record.end_reason  # the caller hung up on the phone call
+    assert call.record.transfer["outcome"] == "answered", call.record.transfer
+    assert call.record.conversation["end_reason"] == "transferred:desk"
+    assert call.record.end_reason.startswith("caller:"), call.record.end_reason  # the caller hung up on the phone
     assert answered.successful_calls == 1, answered.output
-    assert result.successful_calls == 1, result.output
-    assert bridges == []
+    assert call.caller.successful_calls == 1, call.caller.output
+    assert call.channels_left == [] and call.bridges_left == []
 
 
 async def test_busy_extension_is_told_to_the_caller_with_an_offer_to_take_a_message(
     asterisk: AsteriskInstance, workdir: Path, agent: Agent
 ) -> None:
     phone = SippPhone(workdir, mode="busy")
-    await phone.start()
     try:
-        audio = silence(5.0) + caller_says("Could you put me through to the front desk?") + silence(10.0)
-        async with running_bridge(asterisk, agent=agent, overrides=front_desk(phone)) as service:
-            _, wire = await place_call(asterisk, workdir, audio, "busy")
-            await wait_for_finished_calls(service, 1)
-            record = only_record(service)
+        call = await ask_for_the_front_desk(asterisk, workdir, agent, phone, stay=10.0)
     finally:
         await phone.stop()
 
-    assert record.transfer["outcome"] == "busy", record.transfer
-    assert record.conversation["routing"]["pending"] == "desk"
-    told = await hear(agent, wire.received_between(wire.first_sent_voice(after=4.0), 99.0))
+    assert call.record.transfer["outcome"] == "busy", call.record.transfer
+    assert call.record.conversation["routing"]["pending"] == "desk"
+    told = await hear(agent, call.wire.received_between(call.wire.first_sent_voice(after=4.0), 99.0))
     assert {"busy", "message"} <= told, told
 
 
@@ -268,21 +280,14 @@ async def test_unanswered_extension_gives_the_caller_back_to_the_agent(
     asterisk: AsteriskInstance, workdir: Path, agent: Agent
 ) -> None:
     phone = SippPhone(workdir, ring_ms=15000)  # rings longer than routing.ring_seconds
-    overrides = front_desk(phone)
-    overrides["routing"]["ring_seconds"] = 5
-    await phone.start()
     try:
-        audio = silence(5.0) + caller_says("Could you put me through to the front desk?") + silence(16.0)
-        async with running_bridge(asterisk, agent=agent, overrides=overrides) as service:
-            _, wire = await place_call(asterisk, workdir, audio, "no-answer")
-            await wait_for_finished_calls(service, 1)
-            record = only_record(service)
-            channels = await service.client.list_channels()
+        call = await ask_for_the_front_desk(asterisk, workdir, agent, phone, stay=16.0, ring_seconds=5)
     finally:
         await phone.stop()
 
-    assert record.transfer["outcome"] == "no_answer", record.transfer
-    assert channels == []
+    assert call.record.transfer["outcome"] == "no_answer", call.record.transfer
+    assert call.channels_left == []
+    wire = call.wire
     told = await hear(agent, wire.received_between(wire.first_sent_voice(after=4.0) + 8.0, 99.0))
     assert {"answering", "message"} <= told, told
 
