@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bridge.agent_config import (
     DEFAULT_PERSONAS,
@@ -24,6 +24,7 @@ from bridge.agent_config import (
     VadConfig,
 )
 from bridge.media.codecs import CodecName
+from bridge.models.paths import data_root
 from bridge.routing_config import AmiConfig, ApiConfig, OutboundConfig, RoutingConfig, WebhookConfig
 
 
@@ -115,6 +116,27 @@ class LogConfig(_Section):
     format: Literal["json", "console"] = "console"
 
 
+class StorageConfig(_Section):
+    """Call records: SQLite by default; PostgreSQL for larger sites (url = 'postgresql://user@host/db')."""
+
+    url: str | None = None
+    url_env: str = "BRIDGE_DATABASE_URL"
+    spool_dir: Path | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _supported(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("sqlite:", "postgresql:", "postgresql+asyncpg:", "postgres:")):
+            raise ValueError("use sqlite:///path/to/calls.db or postgresql://user:password@host/dbname")
+        return url
+
+    def resolved_url(self) -> str:
+        return self.url or os.environ.get(self.url_env) or f"sqlite:///{data_root() / 'calls.db'}"
+
+    def resolved_spool_dir(self) -> Path:
+        return self.spool_dir or data_root() / "spool"
+
+
 class BridgeConfig(_Section):
     ari: AriConfig = AriConfig()
     media: MediaConfig = MediaConfig()
@@ -131,6 +153,7 @@ class BridgeConfig(_Section):
     outbound: OutboundConfig = OutboundConfig()
     webhooks: WebhookConfig = WebhookConfig()
     api: ApiConfig = ApiConfig()
+    storage: StorageConfig = StorageConfig()
 
     @model_validator(mode="after")
     def _default_persona_exists(self) -> BridgeConfig:

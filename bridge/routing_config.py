@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from bridge.models.paths import data_root
+
 _DIALPLAN_TARGET = re.compile(r"^[A-Za-z0-9_-]+,[A-Za-z0-9_+*#.-]+,[0-9]+$")
 _DIAL_STRING = re.compile(r"^[A-Za-z]+/[^\s,]+$")
 
@@ -96,10 +98,7 @@ class RoutingConfig(_Section):
         return self
 
     def message_store(self) -> Path:
-        if self.messages_dir is not None:
-            return self.messages_dir
-        base = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))
-        return base / "asterisk-ai-bridge" / "messages"
+        return self.messages_dir if self.messages_dir is not None else data_root() / "messages"
 
 
 class AmiConfig(_Section):

@@ -79,6 +79,8 @@ def bench_config(asterisk: AsteriskInstance, pipeline: str) -> BridgeConfig:
             "log": {"level": "warning"},
             "ami": {"port": settings.ami_port, "username": settings.ami_user, "password": settings.ami_password},
             "api": {"enabled": False},
+            "storage": {"url": f"sqlite:///{asterisk.base_dir / 'calls.db'}",
+                        "spool_dir": str(asterisk.base_dir / "spool")},
         }
     )  # fmt: skip
 

@@ -22,9 +22,16 @@ log = structlog.get_logger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+# Probes and scrapers carry no token: they reveal counts, never calls or transcripts.
+OPEN_PATHS = ("/health", "/metrics")
 
 
-def build_api(config: ApiConfig, dialer: OutboundDialer, health: Callable[[], dict[str, Any]]) -> web.Application:
+def build_api(
+    config: ApiConfig,
+    dialer: OutboundDialer,
+    health: Callable[[], dict[str, Any]],
+    metrics: Callable[[], bytes] = bytes,
+) -> web.Application:
     token = config.token()
     if token is None and config.bind not in LOOPBACK:
         raise ConfigError(
@@ -34,7 +41,7 @@ def build_api(config: ApiConfig, dialer: OutboundDialer, health: Callable[[], di
 
     @web.middleware
     async def authorise(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if token is not None:
+        if token is not None and request.path not in OPEN_PATHS:
             given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
             if not hmac.compare_digest(given.encode(), token.encode()):
                 return web.json_response({"error": "missing or wrong bearer token"}, status=401)
@@ -66,13 +73,19 @@ def build_api(config: ApiConfig, dialer: OutboundDialer, health: Callable[[], di
         return web.json_response([call.as_dict() for call in dialer.calls.values()])
 
     async def get_health(_: web.Request) -> web.Response:
-        return web.json_response(health())
+        state = health()
+        return web.json_response(state, status=200 if state.get("ari") else 503)
+
+    async def get_metrics(_: web.Request) -> web.Response:
+        return web.Response(body=metrics(), content_type="text/plain", charset="utf-8")
 
     app = web.Application(middlewares=[authorise])
     app.router.add_post("/api/calls", place_call)
     app.router.add_get("/api/calls", list_calls)
     app.router.add_get("/api/calls/{call_id}", get_call)
     app.router.add_get("/api/health", get_health)
+    app.router.add_get("/health", get_health)
+    app.router.add_get("/metrics", get_metrics)
     return app
 
 

@@ -41,6 +41,8 @@ class CallRecord:
     channel_id: str
     caller: str
     persona: str
+    called: str = ""
+    direction: str = "inbound"
     started_at: float = field(default_factory=time.time)
     answered: bool = False
     media_connected: bool = False
@@ -83,7 +85,10 @@ class CallSession:
             called_number=str((channel.get("dialplan") or {}).get("exten", "")),
             direction="outbound" if direction == "outbound" else "inbound",
         )
-        self.record = CallRecord(self.channel_id, self.info.caller_number, persona)
+        self.record = CallRecord(
+            self.channel_id, self.info.caller_number, persona, self.info.called_number, self.info.direction
+        )
+        self.on_record_update: Callable[[CallRecord], None] | None = None
         self._watch_channel = watch_channel
         self._queues = queues
         self._ring_seconds = ring_seconds
@@ -156,7 +161,7 @@ class CallSession:
                 await self.ari.set_variable(self.channel_id, "BRIDGE_TARGET", target.destination)
                 await self.ari.set_variable(self.channel_id, "BRIDGE_TARGET_NAME", route.name)
                 if target.kind == "queue" and self._queues is not None:
-                    self._queues.watch_handover(self.channel_id, self.record.handover_events.append)
+                    self._queues.watch_handover(self.channel_id, self._handover_event)
                 self.hand_over(target.kind)
                 outcome = "handed_over"
         except AriError as error:
@@ -164,6 +169,12 @@ class CallSession:
             outcome = "failed"
         self.record.transfer["outcome"] = outcome
         return outcome
+
+    def _handover_event(self, event: dict[str, str]) -> None:
+        """AMI told us what became of the caller after we let go (queue joined, answered, abandoned)."""
+        self.record.handover_events.append(event)
+        if self.finished.is_set() and self.on_record_update is not None:
+            self.on_record_update(self.record)  # the call record was already stored: store it again
 
     async def _connect_extension(self, endpoint: str) -> TransferOutcome:
         """Ring the target while the caller stays with the agent; bridge them only once it answers."""

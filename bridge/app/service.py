@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
 from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
 
 from bridge.app.api import build_api, start_api
+from bridge.app.call import CallRecord
+from bridge.app.metrics import BridgeMetrics
 from bridge.app.outbound import OutboundDialer
 from bridge.app.stasis import StasisApplication
 from bridge.ari.client import AriClient
@@ -25,8 +29,12 @@ from bridge.pipelines.factory import PipelineFactory, pipeline_factory
 from bridge.routing.queues import QueueMonitor
 from bridge.routing.validation import missing_targets
 from bridge.routing.webhooks import Webhooks
+from bridge.storage.calls import CallStore
+from bridge.storage.writer import RecordWriter
 
 log = structlog.get_logger(__name__)
+
+COUNTED_MEMORY = 10_000
 
 
 def _not_ready(persona: str) -> MediaPipeline:
@@ -61,6 +69,20 @@ class BridgeService:
         )
         self.queues = QueueMonitor(self.config.ami)
         self.webhooks = Webhooks(self.config.webhooks)
+        self.store = CallStore(self.config.storage.resolved_url())
+        self.records = RecordWriter(self.store, self.config.storage.resolved_spool_dir())
+        self.app.record_listeners.append(lambda record: self.records.submit(dataclasses.asdict(record)))
+        self.metrics = BridgeMetrics(
+            {
+                "calls_active": lambda: len(self.app.calls),
+                "ari_connected": lambda: float(self.events.connected.is_set()),
+                "ami_connected": lambda: float(self.queues.connected),
+                "outbound_active": lambda: self.dialer.active,
+                "records_pending": lambda: self.records.pending,
+            }
+        )
+        self._counted: OrderedDict[str, None] = OrderedDict()
+        self.app.record_listeners.append(self._observe)
         if self.config.webhooks.post_call_url:
             self.app.record_listeners.append(lambda record: self.webhooks.post_call(dataclasses.asdict(record)))
         self.dialer = OutboundDialer(
@@ -73,12 +95,12 @@ class BridgeService:
         self._api: web.AppRunner | None = None
 
     async def run(self) -> None:
-        if self.pipelines is None:
-            self.app.pipelines = await self._build_pipelines()
-        await self._start_routing()
-        if self.config.api.enabled:
-            api = build_api(self.config.api, self.dialer, self.health)
-            self._api = await start_api(api, self.config.api)
+        try:
+            await self._start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._shutdown())
+            raise
         self.clock.start()
         log.info("bridge.start", ari=self.config.ari.url, app=self.config.ari.app, format=self.config.media.format)
         try:
@@ -86,6 +108,16 @@ class BridgeService:
         finally:
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._shutdown())
+
+    async def _start(self) -> None:
+        """Everything that must work before the first call; a failure here ends start-up cleanly."""
+        if self.pipelines is None:
+            self.app.pipelines = await self._build_pipelines()
+        await self._open_storage()
+        await self._start_routing()
+        if self.config.api.enabled:
+            api = build_api(self.config.api, self.dialer, self.health, self.metrics.render)
+            self._api = await start_api(api, self.config.api)
 
     async def _build_pipelines(self) -> PipelineFactory:
         if self.config.pipeline.kind == "agent":
@@ -98,6 +130,17 @@ class BridgeService:
             log.info("bridge.models_ready")
         return pipeline_factory(self.config, self.agent)
 
+    async def _open_storage(self) -> None:
+        """The call database must be usable before the first call, or the records would pile up unseen."""
+        try:
+            await self.store.open()
+        except (SQLAlchemyError, OSError) as error:
+            raise ConfigError(
+                f"storage.url: cannot open the call database ({error.__class__.__name__}: {error}); "
+                f"check the URL (or {self.config.storage.url_env}) and that the database is reachable"
+            ) from None
+        await self.records.start()
+
     async def _start_routing(self) -> None:
         """AMI for queue stats (optional), then every transfer target checked against Asterisk."""
         await self.queues.start()
@@ -107,8 +150,6 @@ class BridgeService:
             self.agent.routing.webhooks = self.webhooks
         problems = await missing_targets(self.config.routing, self.client, self.queues)
         if problems:
-            self.queues.close()
-            await self.client.close()
             raise ConfigError("routing targets Asterisk does not know:\n  " + "\n  ".join(problems))
 
     def health(self) -> dict[str, Any]:
@@ -117,7 +158,17 @@ class BridgeService:
             "ami": self.queues.connected,
             "calls": len(self.app.calls),
             "outbound_active": self.dialer.active,
+            "records_pending": self.records.pending,
         }
+
+    def _observe(self, record: CallRecord) -> None:
+        """Count each call once (a record is announced again when AMI reports on a hand-over)."""
+        if record.channel_id in self._counted:
+            return
+        self._counted[record.channel_id] = None
+        if len(self._counted) > COUNTED_MEMORY:
+            self._counted.popitem(last=False)
+        self.metrics.observe(record)
 
     async def _shutdown(self) -> None:
         await self.dialer.shutdown()
@@ -126,6 +177,8 @@ class BridgeService:
         self.queues.close()
         await self.app.shutdown()
         await self.webhooks.close()
+        await self.records.close()
+        await self.store.close()
         await self.clock.stop()
         await self.client.close()
         log.info("bridge.stopped")

@@ -90,6 +90,13 @@ class StasisApplication:
         self._media_waiters[channel_id] = future
         return future
 
+    def _tell_listeners(self, record: CallRecord) -> None:
+        for listener in self.record_listeners:
+            try:
+                listener(record)
+            except Exception:  # a listener (webhook, storage) must not take the call loop down
+                log.exception("call.record_listener_failed", call=record.channel_id)
+
     def expect_dial(self, channel_id: str, dial: PendingDial) -> None:
         """Before originating: route the new channel's answer (or failure) to `dial`."""
         self._dialling[channel_id] = dial
@@ -117,6 +124,7 @@ class StasisApplication:
             direction=direction,
         )
         self.calls[call.channel_id] = call
+        call.on_record_update = self._tell_listeners
         for channel_id in call.channel_ids:
             self._by_channel[channel_id] = call
         task = asyncio.get_running_loop().create_task(self._run_call(call), name=f"call-{call.channel_id}")
@@ -138,11 +146,7 @@ class StasisApplication:
                 self._media_waiters.pop(channel_id, None)
         self.finished.append(record)
         call.finished.set()
-        for listener in self.record_listeners:
-            try:
-                listener(record)
-            except Exception:  # a listener (webhook, storage) must not take the call loop down
-                log.exception("call.record_listener_failed", call=call.channel_id)
+        self._tell_listeners(record)
         async with self.call_finished:
             self.call_finished.notify_all()
 

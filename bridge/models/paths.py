@@ -12,3 +12,9 @@ def cache_root() -> Path:
 
 def models_dir() -> Path:
     return cache_root() / "models"
+
+
+def data_root() -> Path:
+    """Where the bridge keeps what it records (call database, messages): data, not cache."""
+    base = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))
+    return Path(os.environ.get("BRIDGE_DATA", base / "asterisk-ai-bridge"))

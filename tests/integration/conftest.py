@@ -97,6 +97,10 @@ def bridge_config(asterisk: AsteriskInstance, **media: object) -> dict[str, obje
             "password": settings.ami_password,
         },
         "api": {"enabled": False},
+        "storage": {
+            "url": f"sqlite:///{asterisk.base_dir / 'bridge-data' / 'calls.db'}",
+            "spool_dir": str(asterisk.base_dir / "bridge-data" / "spool"),
+        },
     }
 
 

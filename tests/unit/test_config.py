@@ -72,6 +72,6 @@ def test_the_example_config_documents_the_defaults() -> None:
     example = load_config(Path(__file__).resolve().parents[2] / "config.example.toml")
     defaults = parse_config({})
     sections = ("media", "stt", "llm", "tts", "vad", "conversation", "personas", "routing", "ami", "outbound")
-    for section in (*sections, "webhooks", "api", "log"):
+    for section in (*sections, "webhooks", "api", "storage", "log"):
         assert getattr(example, section) == getattr(defaults, section), section
     assert example.pipeline.kind == defaults.pipeline.kind

@@ -1,0 +1,75 @@
+"""Prometheus metrics: calls, turn latencies, barge-ins, transfers, RTP health, connections.
+
+Counters are updated once per finished call from its record (never on the media path); gauges
+read live state when scraped. Each service has its own registry, so several can run in one process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from bridge.app.call import CallRecord
+
+LATENCY_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0, 1.2, 1.5, 2.0, 3.0, 5.0)
+_DROPS = ("lost", "late", "malformed", "foreign", "wrong_payload_type")
+
+
+def end_label(end_reason: str) -> str:
+    """Few label values: 'caller', 'media', 'caller_goodbye', 'handed_back_to_dialplan:queue', ..."""
+    if end_reason.startswith("handed_back_to_dialplan:"):
+        return end_reason
+    return end_reason.split(":", 1)[0] or "unknown"
+
+
+class BridgeMetrics:
+    def __init__(self, live: dict[str, Callable[[], float]]) -> None:
+        self.registry = registry = CollectorRegistry()
+        for name, read in live.items():
+            Gauge(f"bridge_{name}", _LIVE_HELP.get(name, name), registry=registry).set_function(read)
+        self.calls = Counter("bridge_calls", "Finished calls by ending", ["direction", "end"], registry=registry)
+        self.turn_latency = Histogram(
+            "bridge_turn_latency_seconds",
+            "Per-turn stage completion after the caller's last voiced frame",
+            ["stage"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.turns = Counter("bridge_turns", "Caller turns by outcome", ["outcome"], registry=registry)
+        self.barge_ins = Counter("bridge_barge_ins", "Times a caller talked over the agent", registry=registry)
+        self.backend_errors = Counter("bridge_backend_errors", "Model backend failures", registry=registry)
+        self.transfers = Counter(
+            "bridge_transfers", "Transfers by target and outcome", ["target", "outcome"], registry=registry
+        )
+        self.rtp_packets = Counter("bridge_rtp_packets", "RTP packets", ["direction"], registry=registry)
+        self.rtp_dropped = Counter("bridge_rtp_problems", "RTP packets lost or dropped", ["reason"], registry=registry)
+
+    def observe(self, record: CallRecord) -> None:
+        self.calls.labels(record.direction, end_label(record.end_reason)).inc()
+        conversation = record.conversation
+        for turn in conversation.get("turns", []):
+            self.turns.labels(str(turn.get("outcome", "unknown")).split(":", 1)[0]).inc()
+            for stage, milliseconds in (turn.get("latency_ms") or {}).items():
+                self.turn_latency.labels(stage).observe(milliseconds / 1000)
+        self.barge_ins.inc(int(conversation.get("barge_ins", 0)))
+        self.backend_errors.inc(len(conversation.get("errors", [])))
+        if record.transfer:
+            self.transfers.labels(record.transfer.get("target", ""), record.transfer.get("outcome", "")).inc()
+        media = record.media
+        self.rtp_packets.labels("in").inc(int(media.get("packets_in", 0)))
+        self.rtp_packets.labels("out").inc(int(media.get("packets_out", 0)))
+        for reason in _DROPS:
+            self.rtp_dropped.labels(reason).inc(int(media.get(reason, 0)))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+_LIVE_HELP = {
+    "calls_active": "Calls in progress",
+    "ari_connected": "1 while the ARI events websocket is connected",
+    "ami_connected": "1 while AMI is connected and logged in",
+    "outbound_active": "Outbound calls ringing or in progress",
+    "records_pending": "Finished calls not yet in the call database",
+}

@@ -1,0 +1,147 @@
+"""Call records in a database: SQLite by default, PostgreSQL by URL, through SQLAlchemy's asyncio API.
+
+One row per call: who called whom, how it ended, where it was sent, the transcript (as text, for
+search) and the whole record as JSON (turns with their latencies, media counters, hand-over
+events). The schema is created at start-up if missing; the same code runs on both databases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+metadata = sa.MetaData()
+
+calls = sa.Table(
+    "calls",
+    metadata,
+    sa.Column("id", sa.String(96), primary_key=True),
+    sa.Column("started_at", sa.Float, nullable=False, index=True),
+    sa.Column("ended_at", sa.Float),
+    sa.Column("direction", sa.String(16), nullable=False, default="inbound"),
+    sa.Column("caller", sa.String(64), nullable=False, default="", index=True),
+    sa.Column("called", sa.String(64), nullable=False, default=""),
+    sa.Column("persona", sa.String(64), nullable=False, default=""),
+    sa.Column("end_reason", sa.String(128), nullable=False, default=""),
+    sa.Column("outcome", sa.String(64), nullable=False, default=""),
+    sa.Column("transfer_target", sa.String(64)),
+    sa.Column("transfer_outcome", sa.String(32)),
+    sa.Column("intent", sa.String(64)),
+    sa.Column("caller_name", sa.String(128)),
+    sa.Column("summary", sa.Text),
+    sa.Column("transcript", sa.Text, nullable=False, default=""),
+    sa.Column("recording_path", sa.Text),
+    sa.Column("error", sa.Text),
+    sa.Column("turns", sa.Integer, nullable=False, default=0),
+    sa.Column("record", sa.JSON, nullable=False),
+)
+
+_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg"}
+
+
+def async_url(url: str) -> str:
+    """'sqlite:///calls.db' or 'postgresql://user@host/db' -> the asyncio driver's URL."""
+    parsed = make_url(url)
+    driver = _DRIVERS.get(parsed.drivername)
+    if driver is None:
+        if parsed.drivername in _DRIVERS.values():
+            return url
+        raise ValueError(f"storage.url: {parsed.drivername!r} is not supported; use sqlite:/// or postgresql://")
+    return parsed.set(drivername=driver).render_as_string(hide_password=False)
+
+
+def row_for(record: dict[str, Any]) -> dict[str, Any]:
+    """The columns of one call, from a CallRecord turned into a dict (dataclasses.asdict)."""
+    conversation = record.get("conversation") or {}
+    routing = conversation.get("routing") or {}
+    transfer = record.get("transfer") or {}
+    turns = conversation.get("turns") or []
+    lines = []
+    for turn in turns:
+        if turn.get("caller"):
+            lines.append(f"caller: {turn['caller']}")
+        if turn.get("agent"):
+            lines.append(f"agent: {turn['agent']}")
+    return {
+        "id": record["channel_id"],
+        "started_at": record.get("started_at") or time.time(),
+        "ended_at": record.get("ended_at"),
+        "direction": record.get("direction") or "inbound",
+        "caller": record.get("caller") or "",
+        "called": record.get("called") or "",
+        "persona": record.get("persona") or "",
+        "end_reason": record.get("end_reason") or "",
+        "outcome": conversation.get("end_reason") or "",
+        "transfer_target": transfer.get("target"),
+        "transfer_outcome": transfer.get("outcome"),
+        "intent": routing.get("intent") or None,
+        "caller_name": routing.get("caller_name"),
+        "summary": routing.get("summary"),
+        "transcript": "\n".join(lines),
+        "recording_path": conversation.get("message"),
+        "error": record.get("error") or None,
+        "turns": len(turns),
+        "record": record,
+    }
+
+
+class CallStore:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: AsyncEngine = create_async_engine(async_url(url))
+
+    async def open(self) -> None:
+        """Create the database file's folder (SQLite) and the table if they are missing."""
+        parsed = make_url(self.url)
+        if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
+            await asyncio.to_thread(_make_parent, parsed.database)
+        async with self.engine.begin() as connection:
+            await connection.run_sync(metadata.create_all)
+
+    async def save(self, record: dict[str, Any]) -> None:
+        """Insert or replace one call's row (a record may be saved again once hand-over events arrive)."""
+        row = row_for(record)
+        async with self.engine.begin() as connection:
+            await connection.execute(sa.delete(calls).where(calls.c.id == row["id"]))
+            await connection.execute(sa.insert(calls).values(**row))
+
+    async def get(self, call_id: str) -> dict[str, Any] | None:
+        async with self.engine.connect() as connection:
+            result = await connection.execute(sa.select(calls).where(calls.c.id == call_id))
+            row = result.mappings().first()
+        return dict(row) if row is not None else None
+
+    async def search(self, text: str = "", limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+        """Newest first; `text` matches transcript, caller number, caller name or summary."""
+        query = sa.select(calls).order_by(calls.c.started_at.desc()).limit(limit).offset(offset)
+        if text:
+            pattern = f"%{text.lower()}%"
+            query = query.where(
+                sa.or_(
+                    sa.func.lower(calls.c.transcript).like(pattern),
+                    calls.c.caller.like(pattern),
+                    sa.func.lower(calls.c.caller_name).like(pattern),
+                    sa.func.lower(calls.c.summary).like(pattern),
+                )
+            )
+        async with self.engine.connect() as connection:
+            result = await connection.execute(query)
+            return [dict(row) for row in result.mappings()]
+
+    async def count(self) -> int:
+        async with self.engine.connect() as connection:
+            result = await connection.execute(sa.select(sa.func.count()).select_from(calls))
+            return int(result.scalar_one())
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def _make_parent(database: str) -> None:
+    Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
