@@ -134,6 +134,10 @@ class ApiConfig(_Section):
     bind: str = "127.0.0.1"
     port: int = Field(default=8090, ge=0, le=65535)
     token_env: str = "BRIDGE_API_TOKEN"
+    dashboard_password_env: str = "BRIDGE_DASHBOARD_PASSWORD"
 
     def token(self) -> str | None:
         return os.environ.get(self.token_env) or None
+
+    def dashboard_password(self) -> str | None:
+        return os.environ.get(self.dashboard_password_env) or None

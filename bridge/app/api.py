@@ -14,6 +14,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from bridge.app.dashboard import Dashboard
 from bridge.app.outbound import BadNumber, OutboundDialer
 from bridge.config import ConfigError
 from bridge.routing_config import ApiConfig
@@ -24,6 +25,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 # Probes and scrapers carry no token: they reveal counts, never calls or transcripts.
 OPEN_PATHS = ("/health", "/metrics")
+# The dashboard signs people in with a password and a session cookie instead of the bearer token.
+COOKIE_PATHS = ("/dashboard", "/login", "/logout")
 
 
 def build_api(
@@ -31,6 +34,7 @@ def build_api(
     dialer: OutboundDialer,
     health: Callable[[], dict[str, Any]],
     metrics: Callable[[], bytes] = bytes,
+    dashboard: Dashboard | None = None,
 ) -> web.Application:
     token = config.token()
     if token is None and config.bind not in LOOPBACK:
@@ -41,7 +45,7 @@ def build_api(
 
     @web.middleware
     async def authorise(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if token is not None and request.path not in OPEN_PATHS:
+        if token is not None and request.path not in OPEN_PATHS and not request.path.startswith(COOKIE_PATHS):
             given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
             if not hmac.compare_digest(given.encode(), token.encode()):
                 return web.json_response({"error": "missing or wrong bearer token"}, status=401)
@@ -86,6 +90,8 @@ def build_api(
     app.router.add_get("/api/health", get_health)
     app.router.add_get("/health", get_health)
     app.router.add_get("/metrics", get_metrics)
+    if dashboard is not None:
+        dashboard.add_routes(app)
     return app
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bridge.app.api import build_api, start_api
 from bridge.app.call import CallRecord
+from bridge.app.dashboard import Dashboard
 from bridge.app.metrics import BridgeMetrics
 from bridge.app.outbound import OutboundDialer
 from bridge.app.stasis import StasisApplication
@@ -116,7 +118,8 @@ class BridgeService:
         await self._open_storage()
         await self._start_routing()
         if self.config.api.enabled:
-            api = build_api(self.config.api, self.dialer, self.health, self.metrics.render)
+            dashboard = Dashboard(self.config.api.dashboard_password(), self.live_calls, self.store)
+            api = build_api(self.config.api, self.dialer, self.health, self.metrics.render, dashboard)
             self._api = await start_api(api, self.config.api)
 
     async def _build_pipelines(self) -> PipelineFactory:
@@ -160,6 +163,21 @@ class BridgeService:
             "outbound_active": self.dialer.active,
             "records_pending": self.records.pending,
         }
+
+    def live_calls(self) -> list[dict[str, Any]]:
+        """Calls in progress with their conversation so far (for the dashboard)."""
+        now = time.time()
+        return [
+            {
+                "id": call.channel_id,
+                "caller": call.record.caller,
+                "persona": call.record.persona,
+                "direction": call.record.direction,
+                "seconds": now - call.record.started_at,
+                "conversation": call.pipeline.report(),
+            }
+            for call in list(self.app.calls.values())
+        ]
 
     def _observe(self, record: CallRecord) -> None:
         """Count each call once (a record is announced again when AMI reports on a hand-over)."""
