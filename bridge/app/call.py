@@ -318,5 +318,6 @@ def _media_summary(rtp: RtpSession) -> dict[str, Any]:
         "malformed": stats.malformed,
         "foreign": stats.foreign,
         "wrong_payload_type": stats.wrong_payload_type,
+        "wrong_size": stats.wrong_size,
         "send_interval_error_p99_ms": round(stats.send_interval_error.percentile(0.99) * 1000, 3),
     }

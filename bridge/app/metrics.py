@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from bridge.app.call import CallRecord
 
 LATENCY_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0, 1.2, 1.5, 2.0, 3.0, 5.0)
-_DROPS = ("lost", "late", "malformed", "foreign", "wrong_payload_type")
+_DROPS = ("lost", "late", "malformed", "foreign", "wrong_payload_type", "wrong_size")
 
 
 def end_label(end_reason: str) -> str:

@@ -106,7 +106,7 @@ class BridgeService:
         self.clock.start()
         log.info("bridge.start", ari=self.config.ari.url, app=self.config.ari.app, format=self.config.media.format)
         try:
-            await self.events.run(self.app.handle_event)
+            await self.events.run(self.app.handle_event, on_connect=self.app.reconcile)
         finally:
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._shutdown())

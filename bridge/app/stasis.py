@@ -7,6 +7,7 @@ the event stream for the others; each call runs as its own task.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -14,7 +15,7 @@ from typing import Any, Protocol
 import structlog
 
 from bridge.app.call import CallRecord, CallSession
-from bridge.ari.client import AriClient
+from bridge.ari.client import AriClient, AriError
 from bridge.config import MediaConfig
 from bridge.media.clock import MediaClock
 from bridge.pipelines.factory import PipelineFactory
@@ -23,6 +24,7 @@ from bridge.routing.queues import QueueMonitor
 log = structlog.get_logger(__name__)
 
 _END_EVENTS = ("StasisEnd", "ChannelDestroyed", "ChannelHangupRequest")
+BARRIER_SECONDS = 5.0
 
 
 class PendingDial(Protocol):
@@ -55,6 +57,8 @@ class StasisApplication:
         self.ring_seconds = ring_seconds
         self._dialling: dict[str, PendingDial] = {}
         self.record_listeners: list[Callable[[CallRecord], None]] = []
+        self._barriers: dict[str, asyncio.Future[None]] = {}
+        self._housekeeping: set[asyncio.Task[None]] = set()
         self.calls: dict[str, CallSession] = {}
         self.finished: deque[CallRecord] = deque(maxlen=1000)
         self.call_finished = asyncio.Condition()
@@ -64,6 +68,10 @@ class StasisApplication:
 
     async def handle_event(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
+        if kind == "ChannelUserevent" and (barrier := self._barriers.pop(str(event.get("eventname")), None)):
+            if not barrier.done():
+                barrier.set_result(None)
+            return
         channel = event.get("channel") or {}
         channel_id = channel.get("id")
         if not isinstance(channel_id, str):
@@ -150,8 +158,77 @@ class StasisApplication:
         async with self.call_finished:
             self.call_finished.notify_all()
 
+    async def reconcile(self) -> None:
+        """Called on each connection of the events socket; the work runs once the backlog is read."""
+        task = asyncio.get_running_loop().create_task(self._reconcile_after_backlog(), name="reconcile")
+        self._housekeeping.add(task)
+        task.add_done_callback(self._housekeeping.discard)
+
+    async def _reconcile_after_backlog(self) -> None:
+        """A user event we send comes back after every event queued before it: once it is here, a
+        channel in our app that no call owns really has no call (its StasisStart was not just late)."""
+        name = f"bridge-reconcile-{uuid.uuid4().hex}"
+        barrier: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._barriers[name] = barrier
+        try:
+            await self.ari.user_event(name)
+            await asyncio.wait_for(barrier, BARRIER_SECONDS)
+        except (AriError, TimeoutError) as error:
+            log.warning("stasis.reconcile_skipped", error=str(error) or type(error).__name__)
+            return
+        finally:
+            self._barriers.pop(name, None)
+        await self._reconcile()
+
+    async def _reconcile(self) -> None:
+        """Make our state and Asterisk's agree again.
+
+        While the socket was down we may have missed hang-ups: calls whose caller channel is gone
+        are ended. Channels in our Stasis app that no call owns were left by a bridge process
+        that died: callers go back to the dialplan (BRIDGE_RESULT=failed, so the human queue),
+        stray media channels are hung up, and our old bridges are destroyed.
+        """
+        try:
+            present = {channel["id"] for channel in await self.ari.list_channels()}
+            in_app = await self.ari.application_channels()
+            bridges = await self.ari.list_bridges()
+        except AriError as error:
+            log.warning("stasis.reconcile_failed", error=str(error))
+            return
+        for call in list(self.calls.values()):
+            if call.channel_id not in present:
+                call.channel_gone(call.channel_id, "missing_after_reconnect")
+        orphans = [cid for cid in in_app if cid not in self._by_channel and cid not in self._media_waiters]
+        orphans = [cid for cid in orphans if cid not in self._dialling]
+        ours = {call.bridge_id for call in self.calls.values()}
+        stale = [b["id"] for b in bridges if str(b.get("name", "")).startswith("ai-") and b["id"] not in ours]
+        for channel_id in orphans:
+            await self._hand_back_orphan(channel_id)
+        for bridge_id in stale:
+            await self._quietly(self.ari.destroy_bridge(bridge_id))
+        if orphans or stale:
+            log.warning("stasis.orphans_recovered", channels=len(orphans), bridges=len(stale))
+
+    async def _hand_back_orphan(self, channel_id: str) -> None:
+        if channel_id.startswith("em-"):  # our externalMedia leg: its call is gone
+            await self._quietly(self.ari.hangup(channel_id))
+            return
+        try:
+            await self.ari.set_variable(channel_id, "BRIDGE_RESULT", "failed")
+            await self.ari.continue_in_dialplan(channel_id)
+        except AriError as error:
+            log.warning("stasis.orphan_hand_back_failed", channel=channel_id, error=str(error))
+
+    async def _quietly(self, operation: Any) -> None:
+        try:
+            await operation
+        except AriError as error:
+            log.info("stasis.cleanup_skipped", error=str(error))
+
     async def shutdown(self) -> None:
         """End every call (hang up, free bridges and sockets) and wait for their tear-down."""
+        for task in list(self._housekeeping):
+            task.cancel()
         for call in list(self.calls.values()):
             call.end("shutdown")
         if self._tasks:

@@ -85,6 +85,15 @@ class AriClient:
         return result
 
     # channels -------------------------------------------------------------------------------
+    async def user_event(self, name: str) -> None:
+        """An event that comes back to us on the events socket, after everything sent before it."""
+        await self.request("POST", f"/events/user/{name}", application=self.app)
+
+    async def application_channels(self) -> list[str]:
+        """Channels currently in our Stasis application (by id)."""
+        result: Json = await self.request("GET", f"/applications/{self.app}")
+        return [str(channel_id) for channel_id in result.get("channel_ids", [])]
+
     async def list_channels(self) -> list[Json]:
         result: list[Json] = await self.request("GET", "/channels")
         return result

@@ -37,6 +37,7 @@ class RtpSessionStats:
     foreign: int = 0
     wrong_payload_type: int = 0
     comfort_noise: int = 0
+    wrong_size: int = 0
     send_errors: int = 0
     send_interval_error: SampleWindow = field(default_factory=SampleWindow)
 
@@ -94,6 +95,10 @@ class RtpSession(asyncio.DatagramProtocol):
                 self.stats.comfort_noise += 1
             else:
                 self.stats.wrong_payload_type += 1
+            return
+        if len(packet.payload) != len(self._silence_payload):
+            # Not a 20 ms frame: the pipeline (VAD, STT) works on exact frames, so drop and count it.
+            self.stats.wrong_size += 1
             return
         if self.latched is None:
             self.latched = source

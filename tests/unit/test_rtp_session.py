@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 from collections.abc import AsyncIterator
 
@@ -120,3 +121,34 @@ async def test_port_range_is_honoured() -> None:
     with pytest.raises(OSError, match=f"no free UDP port for RTP in {port}-{port}"):
         await open_rtp_session(RtpSession(ULAW, MediaClock()), "127.0.0.1", (port, port))
     rtp.close()
+
+
+def test_fuzzed_datagrams_from_asterisk_are_counted_never_raised() -> None:
+    """Random bytes and mangled RTP from the trusted address: every packet lands in one counter."""
+    rng = random.Random(20261127)
+    asterisk = ("127.0.0.1", 40000)
+    rtp = RtpSession(ULAW, MediaClock(), remote=asterisk)
+    frames: list[bytes] = []
+    rtp.on_audio = frames.append
+    valid = packet(1)
+    sent = 0
+    for index in range(5000):
+        kind = index % 4
+        if kind == 0:
+            data = rng.randbytes(rng.randrange(0, 400))
+        elif kind == 1:  # a real header with random flags, counts, sizes
+            data = bytes([0x80 | rng.randrange(0, 64), rng.randrange(0, 256)]) + rng.randbytes(rng.randrange(10, 300))
+        elif kind == 2:  # one byte of a valid packet flipped
+            mangled = bytearray(valid)
+            mangled[rng.randrange(len(mangled))] ^= 1 << rng.randrange(8)
+            data = bytes(mangled)
+        else:  # well-formed packets with wild sequence numbers, timestamps and payload sizes
+            size = rng.choice((160, 160, 80, 240, 7, 0))
+            data = RtpPacket(0, rng.randrange(65536), rng.randrange(2**32), 0x1234, bytes(size), False).to_bytes()
+        rtp.datagram_received(data, asterisk)
+        sent += 1
+    stats = rtp.stats
+    counted = stats.packets_in + stats.malformed + stats.wrong_payload_type + stats.comfort_noise + stats.wrong_size
+    assert counted == sent
+    assert stats.packets_in > 500 and stats.malformed > 100 and stats.wrong_size > 100
+    assert all(len(frame) == ULAW.pcm_frame_bytes for frame in frames)  # the pipeline only ever sees whole frames
