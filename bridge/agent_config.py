@@ -72,6 +72,7 @@ class VadConfig(_Section):
 
 class ConversationConfig(_Section):
     default_persona: str = "receptionist"
+    personas_by_number: dict[str, str] = Field(default_factory=dict)
     pause_ms: int = Field(default=40, ge=20, le=2000)
     end_ms: int = Field(default=400, ge=100, le=5000)
     preroll_ms: int = Field(default=300, ge=0, le=2000)

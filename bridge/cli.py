@@ -9,11 +9,17 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import structlog
 
 from bridge.config import BridgeConfig, ConfigError, load_config
 from bridge.logs import configure_logging
 from bridge.models.errors import ModelFileError
 from bridge.pipelines.prompt import PromptError
+
+if TYPE_CHECKING:
+    from bridge.app.service import BridgeService
 
 EXIT_CONFIG = 2
 
@@ -39,6 +45,13 @@ def main(argv: list[str] | None = None) -> int:
     doctor = sub.add_parser("doctor", help="check Asterisk (ARI, AMI, routing targets), storage, ports and models")
     doctor.add_argument("--config", type=Path, help="bridge config (default: built-in defaults)")
     doctor.add_argument("--rehash", action="store_true", help="also re-check the sha256 of model files")
+    call = sub.add_parser("call", help="place a test call into the running agent and print the transcript")
+    call.add_argument("--config", type=Path, help="the running bridge's config (AMI, TTS voice, call database)")
+    call.add_argument("--say", default="What are your opening hours?", help="what the test caller asks")
+    call.add_argument("--number", default="18005550100", help="number dialled into [from-trunk]")
+    bench = sub.add_parser("bench", help="run a benchmark script (source checkout with the test tools)")
+    bench.add_argument("which", choices=["voice", "media"], help="voice-to-voice latency, or the media path")
+    bench.add_argument("options", nargs=argparse.REMAINDER, help="passed to scripts/bench_<which>.py")
     dial = sub.add_parser("dial", help="place an outbound call through the running bridge (its HTTP API)")
     dial.add_argument("number", help="number to call (digits, * and #; the trunk is outbound.endpoint)")
     dial.add_argument("--config", type=Path, help="bridge config (for api.port and api.token_env)")
@@ -47,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     dial.add_argument("--no-wait", action="store_true", help="return once queued instead of waiting for the result")
     args = parser.parse_args(argv)
 
+    if args.command == "bench":
+        return _bench(args.which, args.options)
     try:
         config = load_config(args.config)
         if args.command == "check-config":
@@ -62,11 +77,15 @@ def main(argv: list[str] | None = None) -> int:
             from bridge.doctor import run_doctor
 
             return run_doctor(config, args.rehash)
+        if args.command == "call":
+            from bridge.test_call import run_test_call
+
+            return run_test_call(config, args.say, args.number)
         if args.command == "dial":
             from bridge.dial_client import dial as place_call
 
             return place_call(config.api, args.number, args.persona, args.dtmf, wait=not args.no_wait)
-        return _serve(config)
+        return _serve(config, args.config)
     except (ConfigError, PromptError, ModelFileError) as error:
         print(f"bridge: {error}", file=sys.stderr)
         return EXIT_CONFIG
@@ -80,7 +99,7 @@ def _models(config: BridgeConfig, rehash: bool) -> int:
     return 0
 
 
-def _serve(config: BridgeConfig) -> int:
+def _serve(config: BridgeConfig, path: Path | None = None) -> int:
     from bridge.app.service import BridgeService
 
     service = BridgeService(config)
@@ -90,11 +109,45 @@ def _serve(config: BridgeConfig) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, task.cancel)
+        reloads: set[asyncio.Task[None]] = set()
+
+        def reload_soon() -> None:
+            reload = loop.create_task(_reload(service, path))
+            reloads.add(reload)
+            reload.add_done_callback(reloads.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, reload_soon)
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
     asyncio.run(_main())
     return 0
+
+
+def _bench(which: str, options: list[str]) -> int:
+    """The benchmarks live in scripts/ (they drive sipp and a private Asterisk): run one."""
+    script = Path(__file__).resolve().parents[1] / "scripts" / f"bench_{which}.py"
+    if not script.is_file():
+        print(f"bridge bench: {script} not found; run it from a source checkout (scripts/test sets it up)")
+        return EXIT_CONFIG
+    import subprocess
+
+    return subprocess.call([sys.executable, str(script), *options], cwd=script.parents[1])
+
+
+async def _reload(service: BridgeService, path: Path | None) -> None:
+    """SIGHUP: re-read the config file; calls in progress are not touched."""
+    log = structlog.get_logger("bridge.cli")
+    if path is None:
+        log.warning("config.reload_skipped", hint="started without --config: nothing to re-read")
+        return
+    try:
+        restart = await service.reload(load_config(path))
+    except ConfigError as error:
+        log.error("config.reload_failed", error=str(error), hint="the running config stays in force")
+        return
+    if restart:
+        log.warning("config.restart_needed", sections=restart)
 
 
 def _up(args: argparse.Namespace, config: BridgeConfig) -> int:
@@ -131,6 +184,6 @@ def _up(args: argparse.Namespace, config: BridgeConfig) -> int:
         }
     )
     try:
-        return _serve(config.model_copy(update={"ari": ari, "ami": ami}))
+        return _serve(config.model_copy(update={"ari": ari, "ami": ami}), args.config)
     finally:
         instance.stop()

@@ -165,6 +165,16 @@ class BridgeConfig(_Section):
         return self
 
     @model_validator(mode="after")
+    def _numbers_name_personas(self) -> BridgeConfig:
+        for number, persona in self.conversation.personas_by_number.items():
+            if persona not in self.personas:
+                raise ValueError(
+                    f"conversation.personas_by_number[{number!r}] = {persona!r} has no [personas.NAME] section; "
+                    f"defined: {', '.join(sorted(self.personas))}"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _outbound_persona_exists(self) -> BridgeConfig:
         persona = self.outbound.default_persona
         if persona is not None and persona not in self.personas:

@@ -69,6 +69,7 @@ class CallSession:
         queues: QueueMonitor | None = None,
         ring_seconds: int = 20,
         direction: str = "inbound",
+        called_number: str = "",
     ) -> None:
         self.ari = ari
         self.media_config = media_config
@@ -82,7 +83,7 @@ class CallSession:
             call_id=self.channel_id,
             caller_number=str(caller.get("number", "")),
             caller_name=str(caller.get("name", "")),
-            called_number=str((channel.get("dialplan") or {}).get("exten", "")),
+            called_number=called_number or str((channel.get("dialplan") or {}).get("exten", "")),
             direction="outbound" if direction == "outbound" else "inbound",
         )
         self.record = CallRecord(

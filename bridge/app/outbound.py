@@ -100,6 +100,12 @@ class OutboundDialer:
         self._slots = asyncio.Semaphore(config.max_concurrent)
         self._tasks: set[asyncio.Task[OutboundCall]] = set()
 
+    def reconfigure(self, config: OutboundConfig, default_persona: str, personas: Collection[str]) -> None:
+        """A reloaded config: new calls use it (the number of slots is fixed until restart)."""
+        self.config = config
+        self.default_persona = config.default_persona or default_persona
+        self.app_personas = set(personas)
+
     def submit(self, number: str, persona: str | None = None, dtmf: str = "") -> OutboundCall:
         """Queue a call; it rings as soon as a slot is free. Raises BadNumber at once.
 

@@ -19,6 +19,7 @@ from bridge.app.call import CallRecord
 from bridge.app.dashboard import Dashboard
 from bridge.app.metrics import BridgeMetrics
 from bridge.app.outbound import OutboundDialer
+from bridge.app.reload import live_part, restart_only_changes
 from bridge.app.stasis import StasisApplication
 from bridge.ari.client import AriClient
 from bridge.ari.events import AriEventStream
@@ -29,6 +30,7 @@ from bridge.media.codecs import codec_for
 from bridge.pipelines.base import MediaPipeline
 from bridge.pipelines.factory import PipelineFactory, pipeline_factory
 from bridge.routing.queues import QueueMonitor
+from bridge.routing.services import RoutingServices
 from bridge.routing.validation import missing_targets
 from bridge.routing.webhooks import Webhooks
 from bridge.storage.calls import CallStore
@@ -69,6 +71,7 @@ class BridgeService:
             default_persona=self.config.conversation.default_persona,
             ring_seconds=self.config.routing.ring_seconds,
         )
+        self.app.personas_by_number = dict(self.config.conversation.personas_by_number)
         self.queues = QueueMonitor(self.config.ami)
         self.webhooks = Webhooks(self.config.webhooks)
         self.store = CallStore(self.config.storage.resolved_url())
@@ -85,8 +88,7 @@ class BridgeService:
         )
         self._counted: OrderedDict[str, None] = OrderedDict()
         self.app.record_listeners.append(self._observe)
-        if self.config.webhooks.post_call_url:
-            self.app.record_listeners.append(lambda record: self.webhooks.post_call(dataclasses.asdict(record)))
+        self.app.record_listeners.append(self._post_call_webhook)
         self.dialer = OutboundDialer(
             self.client,
             self.app,
@@ -95,6 +97,7 @@ class BridgeService:
             self.config.personas,
         )
         self._api: web.AppRunner | None = None
+        self._warming: asyncio.Future[None] | None = None
 
     async def run(self) -> None:
         try:
@@ -163,6 +166,39 @@ class BridgeService:
             "outbound_active": self.dialer.active,
             "records_pending": self.records.pending,
         }
+
+    def _post_call_webhook(self, record: CallRecord) -> None:
+        if self.webhooks.config.post_call_url:
+            self.webhooks.post_call(dataclasses.asdict(record))
+
+    async def reload(self, new: BridgeConfig) -> list[str]:
+        """Apply a changed config to new calls; calls in progress keep what they started with.
+
+        Returns the sections that changed but need a restart. Raises ConfigError (keeping the
+        running config) if a routing target is unknown to Asterisk.
+        """
+        restart = restart_only_changes(self.config, new)
+        applied = live_part(self.config, new)
+        problems = await missing_targets(applied.routing, self.client, self.queues)
+        if problems:
+            raise ConfigError("reload refused, routing targets Asterisk does not know:\n  " + "\n  ".join(problems))
+        if self.agent is not None:
+            routing = RoutingServices.from_config(applied.routing, self.queues)
+            routing.webhooks = self.webhooks
+            self.agent = dataclasses.replace(
+                self.agent, personas=dict(applied.personas), settings=applied.conversation, routing=routing
+            )
+            self.app.pipelines = pipeline_factory(applied, self.agent)
+            rate = codec_for(applied.media.format).sample_rate
+            self._warming = asyncio.ensure_future(self.agent.warm(rate))  # new greetings render in the background
+        self.app.default_persona = applied.conversation.default_persona
+        self.app.personas_by_number = dict(applied.conversation.personas_by_number)
+        self.app.ring_seconds = applied.routing.ring_seconds
+        self.webhooks.config = applied.webhooks
+        self.dialer.reconfigure(applied.outbound, applied.conversation.default_persona, applied.personas)
+        self.config = applied
+        log.info("config.reloaded", restart_needed=restart)
+        return restart
 
     def live_calls(self) -> list[dict[str, Any]]:
         """Calls in progress with their conversation so far (for the dashboard)."""

@@ -54,6 +54,7 @@ class StasisApplication:
         self.pipelines = pipelines
         self.default_persona = default_persona
         self.queues = queues
+        self.personas_by_number: dict[str, str] = {}
         self.ring_seconds = ring_seconds
         self._dialling: dict[str, PendingDial] = {}
         self.record_listeners: list[Callable[[CallRecord], None]] = []
@@ -117,7 +118,9 @@ class StasisApplication:
         self._by_channel[channel_id] = call
 
     def _start_call(self, channel: dict[str, Any], args: list[str], direction: str = "inbound") -> CallSession:
-        persona = args[0] if args else self.default_persona
+        asked = args[0].strip() if args else ""
+        called = args[1].strip() if len(args) > 1 else ""
+        persona = asked or self.personas_by_number.get(called, self.default_persona)
         call = CallSession(
             self.ari,
             self.media_config,
@@ -130,6 +133,7 @@ class StasisApplication:
             queues=self.queues,
             ring_seconds=self.ring_seconds,
             direction=direction,
+            called_number=called,
         )
         self.calls[call.channel_id] = call
         call.on_record_update = self._tell_listeners

@@ -75,7 +75,7 @@ def parse_queue_status(queue: str, messages: list[Any]) -> QueueStats | None:
     )
 
 
-class _Manager(Manager):  # type: ignore[misc]
+class AmiManager(Manager):  # type: ignore[misc]
     """panoramisk's Manager, but one that stops reconnecting once we close it."""
 
     closing = False
@@ -93,7 +93,7 @@ class _Manager(Manager):  # type: ignore[misc]
 @dataclass
 class QueueMonitor:
     config: AmiConfig
-    _manager: _Manager | None = None
+    _manager: AmiManager | None = None
     _handover_listeners: dict[str, Callable[[dict[str, str]], None]] = field(default_factory=dict)
     _warned: bool = False
     _login: asyncio.Event = field(default_factory=asyncio.Event)
@@ -113,7 +113,7 @@ class QueueMonitor:
                 hint=f"set ami.password or {config.password_env} for queue wait times and hand-over events",
             )
             return False
-        manager = _Manager(
+        manager = AmiManager(
             loop=asyncio.get_running_loop(),
             host=config.host,
             port=config.port,

@@ -464,3 +464,22 @@ async def test_bridge_dial_command_places_a_call_through_the_api(
     assert ": busy" in capsys.readouterr().out
     assert health["ari"] is True and health["ami"] is True, health
     assert "bridge_ari_connected 1.0" in metrics and "bridge_calls_active 0.0" in metrics
+
+
+async def test_the_dialled_number_picks_the_persona(asterisk: AsteriskInstance, workdir: Path) -> None:
+    sales_line = {"system_prompt": "You sell dental supplies.", "greeting": "Sales line, how can I help?"}
+    overrides = {
+        "personas": {"sales_line": sales_line, "receptionist": {"system_prompt": "x", "greeting": "Hello."}},
+        "conversation": {"personas_by_number": {"18005550199": "sales_line"}},
+    }
+    pcap = workdir / "short.pcap"
+    write_rtp_pcap(pcap, silence(1.0), ULAW)
+    async with running_bridge(asterisk, overrides=overrides) as service:
+        for number in ("18005550199", "18005550100"):
+            caller = SippCaller(workdir, ("127.0.0.1", asterisk.settings.sip_port), pcap, service=number, hold_ms=1000)
+            result = await caller.run(timeout=30)
+            assert result.successful_calls == 1, result.output
+        await wait_for_finished_calls(service, 2)
+        records = {record.called: record.persona for record in service.app.finished}
+
+    assert records == {"18005550199": "sales_line", "18005550100": "receptionist"}

@@ -1,0 +1,27 @@
+"""What a config reload may change while calls run, and what needs a restart.
+
+Reloading never touches a call in progress: each call keeps the persona, prompts and routing it
+started with; new calls get the new ones. Connections, media, models, storage and the API
+server are built once at start-up, so changes there are reported and wait for a restart.
+"""
+
+from __future__ import annotations
+
+from bridge.config import BridgeConfig
+
+LIVE_SECTIONS = ("personas", "conversation", "routing", "outbound", "webhooks", "log")
+
+
+def restart_only_changes(old: BridgeConfig, new: BridgeConfig) -> list[str]:
+    """Top-level sections that differ but cannot change while running."""
+    return [
+        name
+        for name in BridgeConfig.model_fields
+        if name not in LIVE_SECTIONS and getattr(old, name) != getattr(new, name)
+    ]
+
+
+def live_part(old: BridgeConfig, new: BridgeConfig) -> BridgeConfig:
+    """`new` with every restart-only section kept as it is in `old`."""
+    keep = {name: getattr(old, name) for name in BridgeConfig.model_fields if name not in LIVE_SECTIONS}
+    return new.model_copy(update=keep)
