@@ -122,6 +122,7 @@ class StorageConfig(_Section):
     url: str | None = None
     url_env: str = "BRIDGE_DATABASE_URL"
     spool_dir: Path | None = None
+    record_calls: bool = False
 
     @field_validator("url")
     @classmethod

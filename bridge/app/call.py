@@ -52,6 +52,7 @@ class CallRecord:
     media: dict[str, Any] = field(default_factory=dict)
     conversation: dict[str, Any] = field(default_factory=dict)
     transfer: dict[str, Any] = field(default_factory=dict)
+    recording: str = ""
     handover_events: list[dict[str, str]] = field(default_factory=list)
 
 
@@ -70,6 +71,7 @@ class CallSession:
         ring_seconds: int = 20,
         direction: str = "inbound",
         called_number: str = "",
+        record_calls: bool = False,
     ) -> None:
         self.ari = ari
         self.media_config = media_config
@@ -91,6 +93,7 @@ class CallSession:
         )
         self.on_record_update: Callable[[CallRecord], None] | None = None
         self._watch_channel = watch_channel
+        self._record_calls = record_calls
         self._queues = queues
         self._ring_seconds = ring_seconds
         self._legs: dict[str, asyncio.Future[int]] = {}
@@ -248,12 +251,24 @@ class CallSession:
         self.pipeline.start(codec, self.rtp.playout, self)
         self.rtp.start_sending()
         self.record.media_connected = True
+        if self._record_calls:
+            await self._start_recording()
         self._log.info(
             "call.media_connected",
             local=self.rtp.local_address,
             asterisk=self.rtp.remote,
             format=codec.name,
         )
+
+    async def _start_recording(self) -> None:
+        """Both sides, mixed, in Asterisk's recording spool (ARI: /recordings/stored/NAME/file)."""
+        name = f"ai-bridge-{self.channel_id}"
+        try:
+            await self.ari.record_bridge(self.bridge_id, name)
+        except AriError as error:  # a call without a recording is still a call
+            self._log.warning("call.recording_failed", error=str(error))
+            return
+        self.record.recording = f"{name}.wav"
 
     async def _hand_back_to_dialplan(self, result: str) -> None:
         if self.channel_id in self._gone:

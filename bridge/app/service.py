@@ -70,6 +70,7 @@ class BridgeService:
             self.pipelines or _not_ready,
             default_persona=self.config.conversation.default_persona,
             ring_seconds=self.config.routing.ring_seconds,
+            record_calls=self.config.storage.record_calls,
         )
         self.app.personas_by_number = dict(self.config.conversation.personas_by_number)
         self.queues = QueueMonitor(self.config.ami)

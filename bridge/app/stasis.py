@@ -47,6 +47,7 @@ class StasisApplication:
         default_persona: str = "default",
         queues: QueueMonitor | None = None,
         ring_seconds: int = 20,
+        record_calls: bool = False,
     ) -> None:
         self.ari = ari
         self.media_config = media_config
@@ -56,6 +57,7 @@ class StasisApplication:
         self.queues = queues
         self.personas_by_number: dict[str, str] = {}
         self.ring_seconds = ring_seconds
+        self.record_calls = record_calls
         self._dialling: dict[str, PendingDial] = {}
         self.record_listeners: list[Callable[[CallRecord], None]] = []
         self._barriers: dict[str, asyncio.Future[None]] = {}
@@ -134,6 +136,7 @@ class StasisApplication:
             ring_seconds=self.ring_seconds,
             direction=direction,
             called_number=called,
+            record_calls=self.record_calls,
         )
         self.calls[call.channel_id] = call
         call.on_record_update = self._tell_listeners

@@ -173,6 +173,12 @@ class AriClient:
     async def add_to_bridge(self, bridge_id: str, *channel_ids: str) -> None:
         await self.request("POST", f"/bridges/{bridge_id}/addChannel", channel=",".join(channel_ids))
 
+    async def record_bridge(self, bridge_id: str, name: str) -> None:
+        """Record the bridge's mix (both sides) to Asterisk's recording spool as NAME.wav."""
+        await self.request(
+            "POST", f"/bridges/{bridge_id}/record", name=name, format="wav", ifExists="overwrite", terminateOn="none"
+        )
+
     async def destroy_bridge(self, bridge_id: str) -> None:
         await self.request("DELETE", f"/bridges/{bridge_id}")
 

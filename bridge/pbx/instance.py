@@ -124,7 +124,7 @@ class AsteriskInstance:
 
     def render(self) -> None:
         render_config_dir(self.etc_dir, self.settings.values(self.etc_dir, self.var_dir, self.install))
-        for sub in ("cache", "lib", "keys", "moh", "spool", "run", "log", "sbin"):
+        for sub in ("cache", "lib", "keys", "moh", "spool", "spool/recording", "run", "log", "sbin"):
             (self.var_dir / sub).mkdir(parents=True, exist_ok=True)
 
     def start(self, timeout: float = 30.0) -> None:

@@ -84,7 +84,7 @@ def row_for(record: dict[str, Any]) -> dict[str, Any]:
         "caller_name": routing.get("caller_name"),
         "summary": routing.get("summary"),
         "transcript": "\n".join(lines),
-        "recording_path": conversation.get("message"),
+        "recording_path": record.get("recording") or conversation.get("message"),
         "error": record.get("error") or None,
         "turns": len(turns),
         "record": record,

@@ -31,7 +31,7 @@ def postgres() -> Iterator[PrivatePostgres]:
 async def test_a_call_is_recorded_in_postgresql(
     asterisk: AsteriskInstance, workdir: Path, postgres: PrivatePostgres
 ) -> None:
-    storage = {"storage": {"url": postgres.url}}
+    storage = {"storage": {"url": postgres.url, "record_calls": True}}
     async with running_bridge(asterisk, overrides=storage) as service:
         caller = SippCaller(
             workdir, ("127.0.0.1", asterisk.settings.sip_port), caller_pcap(workdir), caller="15550004444", hold_ms=2000
@@ -40,13 +40,16 @@ async def test_a_call_is_recorded_in_postgresql(
         await wait_for_finished_calls(service, 1)
         assert await service.records.drain(10)
         call_id = service.app.finished[0].channel_id
+        recording = await service.client.request("GET", f"/recordings/stored/ai-bridge-{call_id}")
     assert result.successful_calls == 1, result.output
+    assert recording["format"] == "wav"
 
     store = CallStore(postgres.url)  # a separate connection: the row is really in the database
     try:
         row = await store.get(call_id)
         assert row is not None and row["caller"] == "15550004444" and row["persona"] == "receptionist"
         assert row["record"]["media"]["packets_in"] > 50
+        assert row["recording_path"] == f"ai-bridge-{call_id}.wav"
         assert [found["id"] for found in await store.search("4444")] == [call_id]
     finally:
         await store.close()
