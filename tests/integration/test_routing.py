@@ -157,8 +157,10 @@ async def test_dialplan_target_receives_intent_summary_and_caller_name(
     assert record.end_reason == "handed_back_to_dialplan:dialplan"
     assert seen["RESULT"] == "dialplan" and seen["INTENT"] == "billing", seen
     assert seen["CALLER_NAME"] == "John Smith", seen
-    # The summary is what the agent understood the caller to say (Whisper tiny is not word-perfect).
-    assert seen["SUMMARY"] == record.conversation["turns"][0]["caller"], seen
+    # The summary is what the agent understood the caller to say, every turn of it (Whisper tiny is
+    # not word-perfect, and a slow moment may split the sentence into two turns).
+    last = record.conversation["turns"][-1]["caller"]
+    assert seen["SUMMARY"].endswith(last), (seen, last)
     assert "billing" in seen["SUMMARY"].lower() and similarity(seen["SUMMARY"], said) >= 0.5, seen
 
 
