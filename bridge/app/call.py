@@ -232,7 +232,7 @@ class CallSession:
         codec = codec_for(config.format)
         await self.ari.answer(self.channel_id)
         self.record.answered = True
-        await self.ari.create_bridge(self.bridge_id, name=f"ai-{self.channel_id}")
+        await self.ari.create_bridge(self.bridge_id, name=bridge_name(self.ari.app, self.channel_id))
         self._bridge_created = True
         self.rtp = RtpSession(codec, self.clock, jitter_depth=config.jitter_depth)
         await open_rtp_session(self.rtp, config.bind_host, config.rtp_port_range)
@@ -308,6 +308,12 @@ class CallSession:
             pass
         except AriError as error:
             self._log.warning("call.teardown_error", error=str(error))
+
+
+def bridge_name(app: str, channel_id: str) -> str:
+    """Our mixing bridges carry the ARI app's name, so a restarted bridge finds its own leftovers
+    (and never touches another application's bridges on the same Asterisk)."""
+    return f"{app}:{channel_id}"
 
 
 def _asterisk_rtp_address(channel: dict[str, Any], ari_url: str) -> tuple[str, int] | None:

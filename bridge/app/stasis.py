@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from bridge.app.call import CallRecord, CallSession
+from bridge.app.call import CallRecord, CallSession, bridge_name
 from bridge.ari.client import AriClient, AriError
 from bridge.config import MediaConfig
 from bridge.media.clock import MediaClock
@@ -208,7 +208,8 @@ class StasisApplication:
         orphans = [cid for cid in in_app if cid not in self._by_channel and cid not in self._media_waiters]
         orphans = [cid for cid in orphans if cid not in self._dialling]
         ours = {call.bridge_id for call in self.calls.values()}
-        stale = [b["id"] for b in bridges if str(b.get("name", "")).startswith("ai-") and b["id"] not in ours]
+        prefix = bridge_name(self.ari.app, "")
+        stale = [b["id"] for b in bridges if str(b.get("name", "")).startswith(prefix) and b["id"] not in ours]
         for channel_id in orphans:
             await self._hand_back_orphan(channel_id)
         for bridge_id in stale:
