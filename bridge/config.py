@@ -157,32 +157,19 @@ class BridgeConfig(_Section):
     storage: StorageConfig = StorageConfig()
 
     @model_validator(mode="after")
-    def _default_persona_exists(self) -> BridgeConfig:
-        if self.conversation.default_persona not in self.personas:
-            raise ValueError(
-                f"conversation.default_persona {self.conversation.default_persona!r} has no [personas.NAME] section; "
-                f"defined: {', '.join(sorted(self.personas)) or 'none'}"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _numbers_name_personas(self) -> BridgeConfig:
+    def _named_personas_exist(self) -> BridgeConfig:
+        """Every place a persona is named (default, per number, outbound) names a defined one."""
+        named = {"conversation.default_persona": self.conversation.default_persona}
         for number, persona in self.conversation.personas_by_number.items():
+            named[f"conversation.personas_by_number[{number!r}]"] = persona
+        if self.outbound.default_persona is not None:
+            named["outbound.default_persona"] = self.outbound.default_persona
+        for key, persona in named.items():
             if persona not in self.personas:
                 raise ValueError(
-                    f"conversation.personas_by_number[{number!r}] = {persona!r} has no [personas.NAME] section; "
-                    f"defined: {', '.join(sorted(self.personas))}"
+                    f"{key} = {persona!r} has no [personas.NAME] section; "
+                    f"defined: {', '.join(sorted(self.personas)) or 'none'}"
                 )
-        return self
-
-    @model_validator(mode="after")
-    def _outbound_persona_exists(self) -> BridgeConfig:
-        persona = self.outbound.default_persona
-        if persona is not None and persona not in self.personas:
-            raise ValueError(
-                f"outbound.default_persona {persona!r} has no [personas.NAME] section; "
-                f"defined: {', '.join(sorted(self.personas))}"
-            )
         return self
 
 

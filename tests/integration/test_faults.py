@@ -7,7 +7,6 @@ import asyncio
 import os
 import signal
 import socket
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from tests.integration.conftest import _free_port, running_bridge, wait_for_fini
 from tests.integration.test_media_path import assert_nothing_left, caller_pcap
 from tests.integration.test_routing_fallback import wait_for_queue_caller
 from tests.support.audio import dominant_frequency
+from tests.support.bridge_process import echo_config, start_bridge
 from tests.support.capture import LoopbackCapture
 from tests.support.sipp import SippCaller
 from tests.support.tcp_proxy import TcpProxy
@@ -75,19 +75,9 @@ async def test_killed_bridge_leaves_the_caller_to_the_next_one_which_sends_them_
 ) -> None:
     settings = asterisk.settings
     config = workdir / "bridge.toml"
-    config.write_text(
-        f'[ari]\nurl = "{settings.ari_url}"\nusername = "{settings.ari_user}"\npassword = "{settings.ari_password}"\n'
-        f'app = "{settings.ari_app}"\n[media]\nrtp_port_min = 0\nrtp_port_max = 0\n[pipeline]\nkind = "echo"\n'
-        f'[ami]\nenabled = false\n[api]\nenabled = false\n[storage]\nurl = "sqlite:///{workdir / "calls.db"}"\n'
-    )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bridge", "run", "--config", str(config),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
+    config.write_text(echo_config(asterisk, workdir))
+    process = await start_bridge(config)
     try:
-        assert process.stdout is not None
-        while b"ari.connected" not in (line := await asyncio.wait_for(process.stdout.readline(), 60)):
-            assert line, "the bridge process exited before connecting"
         caller = SippCaller(workdir, ("127.0.0.1", settings.sip_port), caller_pcap(workdir, 20.0), hold_ms=20000)
         call = asyncio.create_task(caller.run(timeout=60))
         await until_bridged(asterisk, 15)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from bridge.config import ConfigError, parse_config
 from bridge.pbx.instance import AsteriskInstance
 from tests.integration.conftest import bridge_config, running_bridge, wait_for_finished_calls
 from tests.integration.test_media_path import caller_pcap
+from tests.support.bridge_process import echo_config, read_until, start_bridge
 from tests.support.sipp import SippCaller
 
 pytestmark = pytest.mark.integration
@@ -58,22 +58,12 @@ async def test_reload_applies_to_new_calls_only_and_refuses_bad_targets(
 
 
 async def test_sighup_reloads_the_config_file(asterisk: AsteriskInstance, workdir: Path) -> None:
-    settings = asterisk.settings
     config = workdir / "bridge.toml"
-    base = (
-        f'[ari]\nurl = "{settings.ari_url}"\nusername = "{settings.ari_user}"\npassword = "{settings.ari_password}"\n'
-        f'app = "{settings.ari_app}"\n[media]\nrtp_port_min = 0\nrtp_port_max = 0\n[pipeline]\nkind = "echo"\n'
-        f'[ami]\nenabled = false\n[api]\nenabled = false\n[storage]\nurl = "sqlite:///{workdir / "calls.db"}"\n'
-        '[log]\nformat = "json"\n'
-    )
+    base = echo_config(asterisk, workdir)
     config.write_text(base)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bridge", "run", "--config", str(config),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
+    process = await start_bridge(config)
     try:
         assert process.stdout is not None
-        await read_until(process.stdout, b"ari.connected")
         config.write_text(base + '[conversation]\npersonas_by_number = { "18005550199" = "receptionist" }\n')
         process.send_signal(signal.SIGHUP)
         await read_until(process.stdout, b"config.reloaded")
@@ -84,11 +74,3 @@ async def test_sighup_reloads_the_config_file(asterisk: AsteriskInstance, workdi
         process.terminate()
         await process.wait()
     assert b"vad" in line  # reported as needing a restart (models are loaded once)
-
-
-async def read_until(stream: asyncio.StreamReader, marker: bytes) -> bytes:
-    while True:
-        line = await asyncio.wait_for(stream.readline(), 30)
-        assert line, "the bridge exited"
-        if marker in line:
-            return line
