@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from bridge.agent_config import (
     DEFAULT_PERSONAS,
@@ -24,8 +24,8 @@ from bridge.agent_config import (
     VadConfig,
 )
 from bridge.media.codecs import CodecName
-from bridge.models.paths import data_root
-from bridge.routing_config import AmiConfig, ApiConfig, OutboundConfig, RoutingConfig, WebhookConfig
+from bridge.ops_config import ApiConfig, StorageConfig
+from bridge.routing_config import AmiConfig, OutboundConfig, RoutingConfig, WebhookConfig
 
 
 class ConfigError(Exception):
@@ -114,28 +114,6 @@ class PipelineConfig(_Section):
 class LogConfig(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "console"
-
-
-class StorageConfig(_Section):
-    """Call records: SQLite by default; PostgreSQL for larger sites (url = 'postgresql://user@host/db')."""
-
-    url: str | None = None
-    url_env: str = "BRIDGE_DATABASE_URL"
-    spool_dir: Path | None = None
-    record_calls: bool = False
-
-    @field_validator("url")
-    @classmethod
-    def _supported(cls, url: str | None) -> str | None:
-        if url is not None and not url.startswith(("sqlite:", "postgresql:", "postgresql+asyncpg:", "postgres:")):
-            raise ValueError("use sqlite:///path/to/calls.db or postgresql://user:password@host/dbname")
-        return url
-
-    def resolved_url(self) -> str:
-        return self.url or os.environ.get(self.url_env) or f"sqlite:///{data_root() / 'calls.db'}"
-
-    def resolved_spool_dir(self) -> Path:
-        return self.spool_dir or data_root() / "spool"
 
 
 class BridgeConfig(_Section):

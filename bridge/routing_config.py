@@ -125,19 +125,3 @@ class WebhookConfig(_Section):
     pre_call_url: str | None = Field(default=None, pattern=r"^https?://")
     post_call_url: str | None = Field(default=None, pattern=r"^https?://")
     timeout_seconds: float = Field(default=1.5, gt=0, le=30)
-
-
-class ApiConfig(_Section):
-    """The bridge's own HTTP server (outbound calls now; dashboard and metrics later)."""
-
-    enabled: bool = True
-    bind: str = "127.0.0.1"
-    port: int = Field(default=8090, ge=0, le=65535)
-    token_env: str = "BRIDGE_API_TOKEN"
-    dashboard_password_env: str = "BRIDGE_DASHBOARD_PASSWORD"
-
-    def token(self) -> str | None:
-        return os.environ.get(self.token_env) or None
-
-    def dashboard_password(self) -> str | None:
-        return os.environ.get(self.dashboard_password_env) or None

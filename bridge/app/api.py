@@ -17,7 +17,7 @@ from aiohttp import web
 from bridge.app.dashboard import Dashboard
 from bridge.app.outbound import BadNumber, OutboundDialer
 from bridge.config import ConfigError
-from bridge.routing_config import ApiConfig
+from bridge.ops_config import ApiConfig
 
 log = structlog.get_logger(__name__)
 

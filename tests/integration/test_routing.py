@@ -26,8 +26,8 @@ from bridge.conversation.agent import Agent
 from bridge.dial_client import EXIT_NOT_ANSWERED
 from bridge.dial_client import dial as place_call_via_api
 from bridge.media.codecs import codec_for
+from bridge.ops_config import ApiConfig
 from bridge.pbx.instance import AsteriskInstance
-from bridge.routing_config import ApiConfig
 from tests.integration.conftest import _free_port, running_bridge, wait_for_finished_calls
 from tests.integration.test_routing_fallback import wait_for_queue_caller
 from tests.support.capture import LoopbackCapture

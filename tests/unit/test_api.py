@@ -10,7 +10,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from bridge.app.api import build_api
 from bridge.app.outbound import BadNumber, OutboundCall, OutboundDialer
 from bridge.config import ConfigError
-from bridge.routing_config import ApiConfig, OutboundConfig
+from bridge.ops_config import ApiConfig
+from bridge.routing_config import OutboundConfig
 
 
 class FakeDialer:
