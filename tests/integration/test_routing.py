@@ -284,7 +284,8 @@ async def test_busy_extension_is_told_to_the_caller_with_an_offer_to_take_a_mess
     assert call.record.transfer["outcome"] == "busy", call.record.transfer
     assert call.record.conversation["routing"]["pending"] == "desk"
     told = await hear(agent, call.wire.received_between(call.wire.first_sent_voice(after=4.0), 99.0))
-    assert {"busy", "message"} <= told, told
+    # Whisper tiny sometimes hears Piper's "busy" as "dizzy"; the outcome itself is asserted above.
+    assert "message" in told and {"busy", "dizzy"} & told, told
 
 
 async def test_unanswered_extension_gives_the_caller_back_to_the_agent(
