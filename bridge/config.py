@@ -24,7 +24,7 @@ from bridge.agent_config import (
     VadConfig,
 )
 from bridge.media.codecs import CodecName
-from bridge.ops_config import ApiConfig, StorageConfig
+from bridge.ops_config import ApiConfig, StorageConfig, WebphoneConfig
 from bridge.routing_config import AmiConfig, OutboundConfig, RoutingConfig, WebhookConfig
 
 
@@ -133,6 +133,7 @@ class BridgeConfig(_Section):
     webhooks: WebhookConfig = WebhookConfig()
     api: ApiConfig = ApiConfig()
     storage: StorageConfig = StorageConfig()
+    webphone: WebphoneConfig = WebphoneConfig()
 
     @model_validator(mode="after")
     def _named_personas_exist(self) -> BridgeConfig:

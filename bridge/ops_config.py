@@ -1,11 +1,12 @@
-"""Config sections for running the service: its HTTP API (and dashboard) and the call database."""
+"""Config sections for running the service: its HTTP API (dashboard, web phone) and the call database."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bridge.models.paths import data_root
 
@@ -22,6 +23,20 @@ class ApiConfig(_Section):
     port: int = Field(default=8090, ge=0, le=65535)
     token_env: str = "BRIDGE_API_TOKEN"
     dashboard_password_env: str = "BRIDGE_DASHBOARD_PASSWORD"
+
+    # HTTPS for the API server: needed when the web phone is opened from another machine, since
+    # browsers give the microphone only to https:// pages (and http://localhost).
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ApiConfig:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("api.tls_cert_file and api.tls_key_file go together: set both or neither")
+        for key, path in (("api.tls_cert_file", self.tls_cert_file), ("api.tls_key_file", self.tls_key_file)):
+            if path is not None and not path.is_file():
+                raise ValueError(f"{key} = {str(path)!r}: no such file (scripts/make_cert.sh makes a local one)")
+        return self
 
     def token(self) -> str | None:
         return os.environ.get(self.token_env) or None
@@ -50,3 +65,68 @@ class StorageConfig(_Section):
 
     def resolved_spool_dir(self) -> Path:
         return self.spool_dir or data_root() / "spool"
+
+
+class WebphoneConfig(_Section):
+    """The browser phone page (/phone on the API server): a WebRTC caller through Asterisk's WSS.
+
+    The page only needs to know where Asterisk's secure WebSocket is and what to dial; the SIP
+    password is typed by the person calling and never served.
+    """
+
+    enabled: bool = True
+    # Asterisk's SIP-over-WebSocket URL as the *browser* reaches it (http.conf tlsbindaddr, path /ws).
+    wss_url: str = "wss://127.0.0.1:8089/ws"
+    username: str = "webphone"
+    # The extension in [from-webrtc] the page calls (the bridge picks the persona by this number).
+    dial: str = "agent"
+    # STUN/TURN for browsers behind NAT, e.g. ["stun:stun.example.org:3478", "turn:turn.example.org"].
+    ice_servers: list[str] = Field(default_factory=list)
+    turn_username: str = ""
+    turn_password_env: str = "BRIDGE_TURN_PASSWORD"
+    # "relay" forces media through TURN (for sites that only allow that).
+    ice_transport_policy: Literal["all", "relay"] = "all"
+    # Give up (and say why) if media has not connected this long after the call was answered.
+    media_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+
+    @field_validator("wss_url")
+    @classmethod
+    def _secure_websocket(cls, url: str) -> str:
+        if not url.startswith(("wss://", "ws://")):
+            raise ValueError("use Asterisk's WebSocket URL, e.g. wss://pbx.example.com:8089/ws")
+        return url
+
+    @field_validator("ice_servers")
+    @classmethod
+    def _ice_urls(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            if not url.startswith(("stun:", "turn:", "turns:")):
+                raise ValueError(f"{url!r} is not a STUN/TURN URL (stun:HOST:PORT or turn:HOST:PORT)")
+        return urls
+
+    @model_validator(mode="after")
+    def _turn_needs_credentials(self) -> WebphoneConfig:
+        if any(url.startswith("turn") for url in self.ice_servers) and not self.turn_username:
+            raise ValueError(
+                "webphone.ice_servers has a TURN server: set webphone.turn_username (and its password in "
+                f"the environment variable {self.turn_password_env}); browsers refuse TURN without them"
+            )
+        return self
+
+    def browser_settings(self) -> dict[str, object]:
+        """What the page is told: no secrets but the TURN credential, which browsers must have."""
+        ice: list[dict[str, object]] = []
+        turn_password = os.environ.get(self.turn_password_env, "")
+        for url in self.ice_servers:
+            server: dict[str, object] = {"urls": url}
+            if url.startswith("turn") and self.turn_username:
+                server.update(username=self.turn_username, credential=turn_password)
+            ice.append(server)
+        return {
+            "wssUrl": self.wss_url,
+            "username": self.username,
+            "dial": self.dial,
+            "iceServers": ice,
+            "iceTransportPolicy": self.ice_transport_policy,
+            "mediaTimeoutMs": round(self.media_timeout_seconds * 1000),
+        }

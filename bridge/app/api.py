@@ -8,6 +8,7 @@ other address without a token is refused at start-up, so the API is never open b
 from __future__ import annotations
 
 import hmac
+import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -25,8 +26,11 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 # Probes and scrapers carry no token: they reveal counts, never calls or transcripts.
 OPEN_PATHS = ("/health", "/metrics")
-# The dashboard signs people in with a password and a session cookie instead of the bearer token.
+# The dashboard signs people in with a password and a session cookie instead of the bearer token;
+# the web phone's callers prove themselves to Asterisk with their SIP password.
 COOKIE_PATHS = ("/dashboard", "/login", "/logout")
+PHONE_PATHS = ("/phone",)
+OWN_LOGIN_PATHS = COOKIE_PATHS + PHONE_PATHS
 
 
 def build_api(
@@ -35,6 +39,7 @@ def build_api(
     health: Callable[[], dict[str, Any]],
     metrics: Callable[[], bytes] = bytes,
     dashboard: Dashboard | None = None,
+    phone: Callable[[web.Application], None] | None = None,
 ) -> web.Application:
     token = config.token()
     if token is None and config.bind not in LOOPBACK:
@@ -45,7 +50,7 @@ def build_api(
 
     @web.middleware
     async def authorise(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if token is not None and request.path not in OPEN_PATHS and not request.path.startswith(COOKIE_PATHS):
+        if token is not None and request.path not in OPEN_PATHS and not request.path.startswith(OWN_LOGIN_PATHS):
             given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
             if not hmac.compare_digest(given.encode(), token.encode()):
                 return web.json_response({"error": "missing or wrong bearer token"}, status=401)
@@ -92,13 +97,19 @@ def build_api(
     app.router.add_get("/metrics", get_metrics)
     if dashboard is not None:
         dashboard.add_routes(app)
+    if phone is not None:
+        phone(app)
     return app
 
 
 async def start_api(app: web.Application, config: ApiConfig) -> web.AppRunner:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, config.bind, config.port)
+    tls = None
+    if config.tls_cert_file is not None and config.tls_key_file is not None:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(config.tls_cert_file, config.tls_key_file)
+    site = web.TCPSite(runner, config.bind, config.port, ssl_context=tls)
     await site.start()
-    log.info("api.listening", bind=config.bind, port=config.port)
+    log.info("api.listening", bind=config.bind, port=config.port, https=tls is not None)
     return runner

@@ -54,6 +54,10 @@ class CallRecord:
     transfer: dict[str, Any] = field(default_factory=dict)
     recording: str = ""
     handover_events: list[dict[str, str]] = field(default_factory=list)
+    # The caller's codec as Asterisk negotiated it (opus, ulaw, ...); Asterisk transcodes to ours.
+    caller_codec: str = ""
+    # Set by the web phone (SIP header X-Bridge-Session): lets the page follow its own call.
+    client_session: str = ""
 
 
 class CallSession:
@@ -72,6 +76,7 @@ class CallSession:
         direction: str = "inbound",
         called_number: str = "",
         record_calls: bool = False,
+        client_session: str = "",
     ) -> None:
         self.ari = ari
         self.media_config = media_config
@@ -91,6 +96,7 @@ class CallSession:
         self.record = CallRecord(
             self.channel_id, self.info.caller_number, persona, self.info.called_number, self.info.direction
         )
+        self.record.client_session = client_session
         self.on_record_update: Callable[[CallRecord], None] | None = None
         self._watch_channel = watch_channel
         self._record_calls = record_calls
@@ -253,12 +259,22 @@ class CallSession:
         self.record.media_connected = True
         if self._record_calls:
             await self._start_recording()
+        self.record.caller_codec = await self._caller_codec()
         self._log.info(
             "call.media_connected",
             local=self.rtp.local_address,
             asterisk=self.rtp.remote,
             format=codec.name,
+            caller_codec=self.record.caller_codec,
         )
+
+    async def _caller_codec(self) -> str:
+        """The caller leg's own codec: WebRTC callers usually speak Opus at 48 kHz, trunks G.711."""
+        try:
+            formats = await self.ari.get_variable(self.channel_id, "CHANNEL(audionativeformat)")
+        except AriError:
+            return ""  # the caller already left; nothing to report
+        return formats.strip("()").replace("|", ",")  # Asterisk writes "(opus)" or "(ulaw|alaw)"
 
     async def _start_recording(self) -> None:
         """Both sides, mixed, in Asterisk's recording spool (ARI: /recordings/stored/NAME/file)."""

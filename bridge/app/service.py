@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from bridge.app.metrics import BridgeMetrics
 from bridge.app.outbound import OutboundDialer
 from bridge.app.reload import live_part, restart_only_changes
 from bridge.app.stasis import StasisApplication
+from bridge.app.webphone import add_phone_routes
 from bridge.ari.client import AriClient
 from bridge.ari.events import AriEventStream
 from bridge.config import BridgeConfig, ConfigError
@@ -123,7 +125,10 @@ class BridgeService:
         await self._start_routing()
         if self.config.api.enabled:
             dashboard = Dashboard(self.config.api.dashboard_password(), self.live_calls, self.store)
-            api = build_api(self.config.api, self.dialer, self.health, self.metrics.render, dashboard)
+            phone = None
+            if self.config.webphone.enabled:
+                phone = functools.partial(add_phone_routes, config=self.config.webphone, find_call=self.app.client_call)
+            api = build_api(self.config.api, self.dialer, self.health, self.metrics.render, dashboard, phone)
             self._api = await start_api(api, self.config.api)
 
     async def _build_pipelines(self) -> PipelineFactory:

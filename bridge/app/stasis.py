@@ -7,6 +7,7 @@ the event stream for the others; each call runs as its own task.
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -24,6 +25,8 @@ from bridge.routing.queues import QueueMonitor
 log = structlog.get_logger(__name__)
 
 _END_EVENTS = ("StasisEnd", "ChannelDestroyed", "ChannelHangupRequest")
+# The web phone's own call id (caller-chosen, so only ever used as a lookup key).
+CLIENT_SESSION = re.compile(r"[A-Za-z0-9-]{16,64}")
 BARRIER_SECONDS = 5.0
 
 
@@ -122,6 +125,7 @@ class StasisApplication:
     def _start_call(self, channel: dict[str, Any], args: list[str], direction: str = "inbound") -> CallSession:
         asked = args[0].strip() if args else ""
         called = args[1].strip() if len(args) > 1 else ""
+        session = args[2].strip() if len(args) > 2 else ""
         persona = asked or self.personas_by_number.get(called, self.default_persona)
         call = CallSession(
             self.ari,
@@ -137,6 +141,7 @@ class StasisApplication:
             direction=direction,
             called_number=called,
             record_calls=self.record_calls,
+            client_session=session if CLIENT_SESSION.fullmatch(session) else "",
         )
         self.calls[call.channel_id] = call
         call.on_record_update = self._tell_listeners
@@ -146,6 +151,16 @@ class StasisApplication:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return call
+
+    def client_call(self, session: str) -> tuple[CallSession | None, CallRecord | None]:
+        """The call the web phone with this session id placed: in progress, or recently finished."""
+        for call in list(self.calls.values()):
+            if call.record.client_session == session:
+                return call, None
+        for record in reversed(self.finished):
+            if record.client_session == session:
+                return None, record
+        return None, None
 
     async def _run_call(self, call: CallSession) -> None:
         try:

@@ -137,6 +137,9 @@ class Conversation:
             "errors": self.errors,
             "turns": [turn.as_dict() for turn in self.turns],
             **({"routing": self._desk.report()} if self._desk is not None else {}),
+            "greeting": self.persona.greeting,
+            # What the agent is saying right now (live views; the turn gets it once said).
+            "speaking": self._reply.text if self._reply is not None else "",
         }
 
     # -- turn-taking ---------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bridge.models.paths import cache_root
+from bridge.pbx.certs import CertificatePair, self_signed
 from bridge.pbx.render import render_config_dir
 
 DEFAULT_CACHE = cache_root()
@@ -65,6 +66,7 @@ class AsteriskSettings:
 
     sip_port: int = 5060
     http_port: int = 8088
+    https_port: int = 8089
     ami_port: int = 5038
     rtp_start: int = 10000
     rtp_end: int = 20000
@@ -77,9 +79,15 @@ class AsteriskSettings:
     fallback_queue: str = "support"
     trunk_host: str = "127.0.0.1"
     trunk_match: str = "127.0.0.1"
+    webphone_user: str = "webphone"
+    webphone_password: str = "change-me"
+    # None: a self-signed certificate is made in the instance's keys directory.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     def values(self, etc_dir: Path, var_dir: Path, install: AsteriskInstall) -> dict[str, str]:
+        tls = self.certificate(var_dir / "keys")
         return {
             "ETC_DIR": str(etc_dir),
             "VAR_DIR": str(var_dir),
@@ -103,8 +111,32 @@ class AsteriskSettings:
             "FALLBACK_QUEUE": self.fallback_queue,
             "TRUNK_HOST": self.trunk_host,
             "TRUNK_MATCH": self.trunk_match,
+            "HTTPS_PORT": str(self.https_port),
+            "TLS_CERT": str(tls.cert_file),
+            "TLS_KEY": str(tls.key_file),
+            "WEBPHONE_USER": self.webphone_user,
+            "WEBPHONE_PASSWORD": self.webphone_password,
+            "WEBRTC_MEDIA_BIND": self._webrtc_media_bind(),
             **self.extra,
         }
+
+    def certificate(self, keys_dir: Path) -> CertificatePair:
+        if self.tls_cert is not None and self.tls_key is not None:
+            return CertificatePair(self.tls_cert.resolve(), self.tls_key.resolve())
+        return self_signed(keys_dir, [self.bind_host, "localhost"] if self.bind_host != "localhost" else None)
+
+    def _webrtc_media_bind(self) -> str:
+        """Browser media on the address Asterisk listens on (also its only ICE host candidate).
+
+        Bound to all addresses, Asterisk offers every interface as a candidate, as it should.
+        """
+        if self.bind_host in ("0.0.0.0", "::", ""):
+            return ""
+        return f"media_address = {self.bind_host}\nbind_rtp_to_media_address = yes"
+
+    @property
+    def wss_url(self) -> str:
+        return f"wss://{self.bind_host}:{self.https_port}/ws"
 
     @property
     def ari_url(self) -> str:

@@ -56,6 +56,8 @@ def asterisk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AsteriskInsta
         sip_port=_free_port(socket.SOCK_DGRAM),
         http_port=_free_port(socket.SOCK_STREAM),
         ami_port=_free_port(socket.SOCK_STREAM),
+        https_port=_free_port(socket.SOCK_STREAM),
+        webphone_password=f"web-{random.getrandbits(32):x}",
         rtp_start=rtp_start,
         rtp_end=rtp_start + 999,
         ari_password=f"test-{random.getrandbits(32):x}",

@@ -1,0 +1,212 @@
+"""The web phone in a real headless Chromium: browser -> Asterisk WSS + DTLS-SRTP -> Stasis -> bridge.
+
+Chromium's fake microphone plays a WAV once; what the caller hears is recorded off the remote
+WebRTC track inside the page (tests/support/browser.py). Nothing is simulated between the page
+and the agent: JsSIP, Opus, ICE, DTLS-SRTP, Asterisk's transcoding, externalMedia and the models.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bridge.app.service import BridgeService
+from bridge.conversation.agent import Agent
+from bridge.media.resample import resample_pcm16
+from bridge.pbx.instance import AsteriskInstance
+from tests.integration.conftest import _free_port, running_bridge, wait_for_finished_calls
+from tests.support.browser import TAP_RATE, BrowserPhone, write_wav
+from tests.support.speech import caller_says, silence, similarity, transcribe, words
+
+pytestmark = pytest.mark.integration
+MIC_RATE = 48000
+FRAME = TAP_RATE // 50  # 20 ms at the tap's rate
+
+
+@asynccontextmanager
+async def web_bridge(
+    asterisk: AsteriskInstance, agent: Agent | None = None, **webphone: object
+) -> AsyncIterator[tuple[BridgeService, str]]:
+    port = _free_port(socket.SOCK_STREAM)
+    overrides = {
+        "api": {"enabled": True, "port": port},
+        "webphone": {"wss_url": asterisk.settings.wss_url, **webphone},
+    }
+    async with running_bridge(asterisk, agent=agent, overrides=overrides) as service:
+        yield service, f"http://127.0.0.1:{port}/phone"
+
+
+def tone(seconds: float, hz: float = 440.0, rate: int = MIC_RATE) -> bytes:
+    t = np.arange(int(seconds * rate)) / rate
+    return (np.sin(2 * np.pi * hz * t) * 12000).astype("<i2").tobytes()
+
+
+def frame_levels(pcm: bytes) -> np.ndarray:
+    samples = np.frombuffer(pcm, "<i2").astype(np.float64)
+    frames = samples[: len(samples) // FRAME * FRAME].reshape(-1, FRAME)
+    return np.sqrt((frames**2).mean(axis=1))
+
+
+def dominant_hz(pcm: bytes) -> float:
+    samples = np.frombuffer(pcm, "<i2").astype(np.float64)
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
+    return float(np.fft.rfftfreq(len(samples), 1 / TAP_RATE)[spectrum.argmax()])
+
+
+def mic_speech_span(mic: bytes, threshold: float = 300.0) -> tuple[int, int]:
+    """First and last voiced 20 ms frame of the caller's microphone channel."""
+    voiced = np.flatnonzero(frame_levels(mic) > threshold)
+    assert voiced.size, "the fake microphone delivered no speech"
+    return int(voiced[0]), int(voiced[-1])
+
+
+def clip(pcm: bytes, start_frame: int, end_frame: int | None = None) -> bytes:
+    end = None if end_frame is None else end_frame * FRAME * 2
+    return pcm[start_frame * FRAME * 2 : end]
+
+
+async def no_channels_left(asterisk: AsteriskInstance) -> str:
+    for _ in range(100):
+        shown = (await asyncio.to_thread(asterisk.cli, "core show channels count")).stdout
+        if shown.startswith("0 active channels"):
+            return shown
+        await asyncio.sleep(0.05)
+    return shown
+
+
+async def test_browser_call_connects_with_opus_and_media_flows_both_ways(
+    asterisk: AsteriskInstance, tmp_path: Path
+) -> None:
+    """Echo pipeline: the 440 Hz the fake microphone plays comes back on the remote track; muted, it stops."""
+    mic = write_wav(tmp_path / "mic.wav", silence(0.5, MIC_RATE) + tone(20.0), MIC_RATE)
+    settings = asterisk.settings
+    async with web_bridge(asterisk) as (service, url), BrowserPhone(url, mic) as browser:
+        await browser.call(settings.webphone_user, settings.webphone_password)
+        await browser.wait_for_state("connected", timeout=20)
+        await browser.wait_for_remote_audio()
+        await browser.wait_until("window.phone.codec !== null")
+        _, open_mic = await browser.listen(2.5)
+        await browser.click("#mute")
+        await browser.listen(0.5)  # the audio already on its way back before the mute
+        _, muted = await browser.listen(2.0)
+        state = await browser.phone_state()
+        await browser.hang_up()
+        await browser.wait_for_state("ended")
+        await wait_for_finished_calls(service, 1)
+        left = await no_channels_left(asterisk)
+
+    record = service.app.finished[-1]
+    assert state["codec"] == "opus 48 kHz", state
+    assert state["status"] == "Connected (opus 48 kHz)"
+    assert record.caller_codec == "opus" and record.caller == settings.webphone_user
+    assert record.client_session == state["session"], (record.client_session, state["session"])
+    assert record.media_connected and record.media["lost"] == 0, record.media
+    assert abs(dominant_hz(open_mic) - 440) < 10, dominant_hz(open_mic)
+    assert np.median(frame_levels(open_mic)) > 1000, "the echo of the tone was not heard"
+    assert np.median(frame_levels(muted)) < 50, "muted, the caller's tone still came back"
+    assert record.end_reason == "caller:ChannelHangupRequest"
+    assert left.startswith("0 active channels"), left
+
+
+async def test_browser_caller_hears_the_greeting_and_gets_an_answer(
+    asterisk: AsteriskInstance, tmp_path: Path, agent: Agent
+) -> None:
+    question = "What are your opening hours on Saturday?"
+    voice = resample_pcm16(caller_says(question, rate=16000), 16000, MIC_RATE)
+    mic = write_wav(tmp_path / "mic.wav", silence(8.0, MIC_RATE) + voice + silence(20.0, MIC_RATE), MIC_RATE)
+    settings = asterisk.settings
+    async with web_bridge(asterisk, agent) as (service, url), BrowserPhone(url, mic) as browser:
+        await browser.call(settings.webphone_user, settings.webphone_password)
+        await browser.wait_for_remote_audio()
+        await browser.start_tap()
+        await browser.wait_for_state("connected")
+        await browser.wait_until(
+            "(phone.transcript?.turns || []).some((turn) => turn.agent && turn.outcome !== 'pending')", 40
+        )
+        mic_pcm, heard = await browser.take_tap()
+        state = await browser.phone_state()
+        rows = await browser.transcript_rows()
+        await browser.screenshot(tmp_path / "webphone.png")
+        await browser.hang_up()
+        await wait_for_finished_calls(service, 1)
+
+    record = service.app.finished[-1]
+    turns = record.conversation["turns"]
+    assert record.caller_codec == "opus", record
+    assert similarity(turns[0]["caller"], question.lower().rstrip("?")) >= 0.6, turns
+    assert turns[0]["outcome"] == "answered", turns
+    assert "first_frame_out" in turns[0]["latency_ms"], turns[0]
+
+    first, last = mic_speech_span(mic_pcm)
+    greeting = words(await asyncio.to_thread(transcribe, agent.recognizer, clip(heard, 0, first), TAP_RATE))
+    answer = words(await asyncio.to_thread(transcribe, agent.recognizer, clip(heard, last), TAP_RATE))
+    assert {"bright", "smile", "dental"} & greeting, greeting
+    assert {"saturday", "nine", "9", "one", "1", "am", "pm", "a.m", "p.m"} & answer, answer
+
+    # The page showed both sides live, with the turn's latency.
+    text = "\n".join(rows)
+    assert "Bright Smile Dental" in text, rows
+    assert any(row.startswith("You") and "hours" in row.lower() for row in rows), rows
+    assert f"{turns[0]['latency_ms']['first_frame_out']} ms" in text, rows
+    assert state["transcript"]["turns"][0]["caller"] == turns[0]["caller"]
+
+
+async def test_wrong_password_is_named_on_the_page(asterisk: AsteriskInstance, tmp_path: Path) -> None:
+    mic = write_wav(tmp_path / "mic.wav", silence(5.0, MIC_RATE), MIC_RATE)
+    async with web_bridge(asterisk) as (service, url), BrowserPhone(url, mic) as browser:
+        await browser.call(asterisk.settings.webphone_user, "not-the-password")
+        await browser.wait_for_state("failed")
+        state = await browser.phone_state()
+        calls = len(service.app.finished) + len(service.app.calls)
+
+    assert state["errorKind"] == "auth", state
+    assert "refused the user name or password" in state["shownError"], state
+    assert calls == 0, "a caller with a wrong password reached the agent"
+
+
+async def test_refused_microphone_is_named_on_the_page(asterisk: AsteriskInstance, tmp_path: Path) -> None:
+    mic = write_wav(tmp_path / "mic.wav", silence(5.0, MIC_RATE), MIC_RATE)
+    async with (
+        web_bridge(asterisk) as (service, url),
+        BrowserPhone(url, mic, allow_microphone=False) as browser,
+    ):
+        await browser.call(asterisk.settings.webphone_user, asterisk.settings.webphone_password)
+        await browser.wait_until("window.phone.errorKind !== null")
+        state = await browser.phone_state()
+        calls = len(service.app.finished) + len(service.app.calls)
+
+    assert state["errorKind"] == "microphone", state
+    assert "Microphone access was refused" in state["shownError"], state
+    assert state["state"] == "idle" and calls == 0, state
+
+
+async def test_ice_failure_is_named_on_the_page_and_the_call_is_cleaned_up(
+    asterisk: AsteriskInstance, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Media forced through a TURN server that is not there: no path, so ICE cannot connect."""
+    monkeypatch.setenv("BRIDGE_TURN_PASSWORD", "secret")
+    mic = write_wav(tmp_path / "mic.wav", silence(20.0, MIC_RATE), MIC_RATE)
+    dead_turn = f"turn:127.0.0.1:{_free_port(socket.SOCK_DGRAM)}"
+    webphone = {
+        "ice_servers": [dead_turn],
+        "turn_username": "nobody",
+        "ice_transport_policy": "relay",
+        "media_timeout_seconds": 4,
+    }
+    async with web_bridge(asterisk, **webphone) as (service, url), BrowserPhone(url, mic) as browser:
+        await browser.call(asterisk.settings.webphone_user, asterisk.settings.webphone_password)
+        await browser.wait_for_state("failed", timeout=30)
+        state = await browser.phone_state()
+        left = await no_channels_left(asterisk)
+        calls = list(service.app.calls.values())
+
+    assert state["errorKind"] == "ice", state
+    assert "ICE" in state["shownError"] and "TURN" in state["shownError"], state
+    assert state["status"] == "Call ended: no audio path", state
+    assert left.startswith("0 active channels") and not calls, (left, calls)
