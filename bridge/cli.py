@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from bridge.app.service import BridgeService
 
 EXIT_CONFIG = 2
+# `bridge up` creates the web phone's SIP account with this password (random if unset).
+WEBPHONE_PASSWORD_ENV = "BRIDGE_WEBPHONE_PASSWORD"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--ami-port", type=int, default=5038)
     up.add_argument("--bind", default="127.0.0.1", help="address Asterisk's SIP, HTTP and AMI listen on")
     up.add_argument("--trunk", default="127.0.0.1", help="SIP trunk (provider) address: its calls land in [from-trunk]")
+    up.add_argument("--https-port", type=int, default=8089, help="Asterisk's HTTPS/WSS port (browser callers)")
+    up.add_argument("--tls-cert", type=Path, help="certificate for WSS (default: a self-signed one is made)")
+    up.add_argument("--tls-key", type=Path, help="private key for --tls-cert")
     models = sub.add_parser("models", help="assemble and verify the model files the config needs")
     models.add_argument("--config", type=Path, help="bridge config (default: the packaged models)")
     models.add_argument("--rehash", action="store_true", help="re-check the sha256 of assembled files")
@@ -50,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     call.add_argument("--say", default="What are your opening hours?", help="what the test caller asks")
     call.add_argument("--number", default="18005550100", help="number dialled into [from-trunk]")
     bench = sub.add_parser("bench", help="run a benchmark script (source checkout with the test tools)")
-    bench.add_argument("which", choices=["voice", "media"], help="voice-to-voice latency, or the media path")
+    bench.add_argument(
+        "which", choices=["voice", "webphone", "media"], help="voice-to-voice latency (SIP, browser) or the media path"
+    )
     bench.add_argument("options", nargs=argparse.REMAINDER, help="passed to scripts/bench_<which>.py")
     dial = sub.add_parser("dial", help="place an outbound call through the running bridge (its HTTP API)")
     dial.add_argument("number", help="number to call (digits, * and #; the trunk is outbound.endpoint)")
@@ -166,14 +173,29 @@ def _up(args: argparse.Namespace, config: BridgeConfig) -> int:
         ami_password=config.ami.resolved_password() or os.urandom(12).hex(),
         trunk_host=args.trunk,
         trunk_match=args.trunk,
+        https_port=args.https_port,
+        webphone_user=config.webphone.username,
+        webphone_password=os.environ.get(WEBPHONE_PASSWORD_ENV) or os.urandom(6).hex(),
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
     )
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise ConfigError("bridge up: --tls-cert and --tls-key go together")
     instance = AsteriskInstance(args.state_dir, settings)
     instance.start()
     print(
         f"Asterisk ready: SIP udp {args.bind}:{args.sip_port} (calls from {settings.trunk_match} land in "
-        f"[from-trunk]), ARI {settings.ari_url}, log {instance.output_log}",
+        f"[from-trunk]), ARI {settings.ari_url}, WSS {settings.wss_url}, log {instance.output_log}",
         file=sys.stderr,
     )
+    webphone = config.webphone.model_copy(update={"wss_port": args.https_port})
+    if config.api.enabled and webphone.enabled:
+        scheme = "https" if config.api.tls_cert_file else "http"
+        print(
+            f"Web phone: {scheme}://{config.api.bind}:{config.api.port}/phone  user {settings.webphone_user}, "
+            f"password {settings.webphone_password} (set {WEBPHONE_PASSWORD_ENV} to choose it)",
+            file=sys.stderr,
+        )
     ari = config.ari.model_copy(update={"url": settings.ari_url, "password": password})
     ami = config.ami.model_copy(
         update={
@@ -184,6 +206,6 @@ def _up(args: argparse.Namespace, config: BridgeConfig) -> int:
         }
     )
     try:
-        return _serve(config.model_copy(update={"ari": ari, "ami": ami}), args.config)
+        return _serve(config.model_copy(update={"ari": ari, "ami": ami, "webphone": webphone}), args.config)
     finally:
         instance.stop()

@@ -76,7 +76,9 @@ class WebphoneConfig(_Section):
 
     enabled: bool = True
     # Asterisk's SIP-over-WebSocket URL as the *browser* reaches it (http.conf tlsbindaddr, path /ws).
-    wss_url: str = "wss://127.0.0.1:8089/ws"
+    # Empty: the host the page was loaded from, on wss_port (Asterisk and the bridge on one machine).
+    wss_url: str = ""
+    wss_port: int = Field(default=8089, ge=1, le=65535)
     username: str = "webphone"
     # The extension in [from-webrtc] the page calls (the bridge picks the persona by this number).
     dial: str = "agent"
@@ -92,7 +94,7 @@ class WebphoneConfig(_Section):
     @field_validator("wss_url")
     @classmethod
     def _secure_websocket(cls, url: str) -> str:
-        if not url.startswith(("wss://", "ws://")):
+        if url and not url.startswith(("wss://", "ws://")):
             raise ValueError("use Asterisk's WebSocket URL, e.g. wss://pbx.example.com:8089/ws")
         return url
 
@@ -124,6 +126,7 @@ class WebphoneConfig(_Section):
             ice.append(server)
         return {
             "wssUrl": self.wss_url,
+            "wssPort": self.wss_port,
             "username": self.username,
             "dial": self.dial,
             "iceServers": ice,

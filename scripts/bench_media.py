@@ -60,7 +60,7 @@ def start_private_asterisk(prefix: str) -> tuple[Path, AsteriskInstance]:
     """A private Asterisk on free ports in a new temp dir, for one benchmark run."""
     workdir = Path(tempfile.mkdtemp(prefix=prefix))
     settings = AsteriskSettings(
-        sip_port=free_udp_port(), http_port=free_tcp_port(), ami_port=free_tcp_port(),
+        sip_port=free_udp_port(), http_port=free_tcp_port(), ami_port=free_tcp_port(), https_port=free_tcp_port(),
         rtp_start=30000, rtp_end=39999, ari_password="bench", ari_app="bench",
     )  # fmt: skip
     asterisk = AsteriskInstance(workdir / "asterisk", settings)

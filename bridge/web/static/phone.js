@@ -359,6 +359,11 @@
       const response = await fetch("/phone/settings.json", { cache: "no-store" });
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       phone.settings = await response.json();
+      if (!phone.settings.wssUrl) {
+        // Asterisk on the machine that served this page (the usual single-box install).
+        const host = location.hostname.includes(":") ? `[${location.hostname}]` : location.hostname;
+        phone.settings.wssUrl = `wss://${host}:${phone.settings.wssPort}/ws`;
+      }
     } catch (error) {
       showError("settings", `The phone settings could not be loaded from the bridge (${error.message}).`);
       setState("unsupported", "Not available");

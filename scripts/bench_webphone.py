@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""Voice-to-voice benchmark for browser callers: headless Chromium web phone -> Asterisk WebRTC -> bridge.
+
+Same definition as the SIP benchmark (scripts/bench_voice.py), measured where the caller is:
+  voice-to-voice = caller's last voiced 20 ms frame -> first voiced frame of the agent's answer,
+both taken inside the browser from one Web Audio graph (microphone track and remote WebRTC track
+sample-aligned), so it includes Opus encoding, DTLS-SRTP, Asterisk's Opus<->G.711 transcoding,
+the bridge, and the browser's jitter buffer and decoder. The bridge's own per-turn stage marks
+are printed beside it. Same questions as the SIP benchmark, in flite's voice, through Chromium's
+fake microphone.
+
+    .venv/bin/python scripts/bench_webphone.py --questions 8 [--calls 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bridge.app.service import BridgeService
+from bridge.config import parse_config
+from bridge.conversation.agent import Agent
+from bridge.conversation.loading import load_agent
+from bridge.logs import configure_logging
+from bridge.media.resample import resample_pcm16
+from bridge.pbx.instance import AsteriskInstance
+from scripts.bench_media import bench_config, percentile, start_private_asterisk
+from scripts.bench_voice import QUESTIONS
+from tests.integration.conftest import wait_for_finished_calls
+from tests.support.browser import TAP_RATE, BrowserPhone, write_wav
+from tests.support.speech import caller_says, silence
+
+MIC_RATE = 48000
+GREETING_WAIT = 7.0  # the microphone starts before the call connects
+ANSWER_WAIT = 7.0
+FRAME = TAP_RATE // 50
+VOICED = 300.0  # RMS of a 20 ms frame (16-bit) above which it counts as speech (-40 dBFS)
+PAUSE_FRAMES = 25  # 500 ms of quiet ends a caller's utterance
+
+
+def microphone_script(questions: int) -> bytes:
+    audio = silence(GREETING_WAIT, MIC_RATE)
+    for text in (QUESTIONS * 3)[:questions]:
+        audio += resample_pcm16(caller_says(text, rate=16000), 16000, MIC_RATE) + silence(ANSWER_WAIT, MIC_RATE)
+    return audio
+
+
+def voiced_frames(pcm: bytes) -> np.ndarray:
+    samples = np.frombuffer(pcm, "<i2").astype(np.float64)
+    frames = samples[: len(samples) // FRAME * FRAME].reshape(-1, FRAME)
+    return np.sqrt((frames**2).mean(axis=1)) > VOICED
+
+
+def utterance_ends(voiced: np.ndarray) -> list[int]:
+    """Frame index of the last voiced frame of each utterance (pauses under 500 ms do not split)."""
+    ends, last, quiet = [], -1, 0
+    for index, is_voiced in enumerate(voiced):
+        if is_voiced:
+            last, quiet = index, 0
+        elif last >= 0:
+            quiet += 1
+            if quiet == PAUSE_FRAMES:
+                ends.append(last)
+    if last >= 0 and quiet < PAUSE_FRAMES:
+        ends.append(last)
+    return ends
+
+
+def voice_to_voice(mic: bytes, agent: bytes) -> list[float]:
+    heard = voiced_frames(agent)
+    results = []
+    for end in utterance_ends(voiced_frames(mic)):
+        later = np.flatnonzero(heard[end + 1 :])
+        if later.size and later[0] * 0.02 < ANSWER_WAIT:
+            results.append(float(later[0] + 1) * 0.02)
+    return results
+
+
+async def one_call(url: str, asterisk: AsteriskInstance, microphone: Path, seconds: float) -> tuple[bytes, bytes]:
+    settings = asterisk.settings
+    async with BrowserPhone(url, microphone) as browser:
+        await browser.call(settings.webphone_user, settings.webphone_password)
+        await browser.wait_for_remote_audio(30)
+        await browser.start_tap()
+        await browser.wait_for_state("connected", timeout=30)
+        mic, heard = await browser.listen(seconds)
+        await browser.hang_up()
+        return mic, heard
+
+
+async def run(asterisk: AsteriskInstance, agent: Agent, workdir: Path, questions: int, calls: int) -> None:
+    port = free_port()
+    raw = bench_config(asterisk, "agent").model_dump(mode="json")
+    raw["api"] = {"enabled": True, "port": port}
+    raw["webphone"] = {"wss_url": asterisk.settings.wss_url}
+    service = BridgeService(parse_config(raw), None, agent)
+    task = asyncio.create_task(service.run())
+    await asyncio.wait_for(service.events.connected.wait(), 60)
+    audio = microphone_script(questions)
+    microphone = write_wav(workdir / "microphone.wav", audio, MIC_RATE)
+    seconds = len(audio) / 2 / MIC_RATE + 2
+    url = f"http://127.0.0.1:{port}/phone"
+    try:
+        taps = await asyncio.gather(*(one_call(url, asterisk, microphone, seconds) for _ in range(calls)))
+        await wait_for_finished_calls(service, calls, timeout=30)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    latencies = [value for mic, heard in taps for value in voice_to_voice(mic, heard)]
+    records = list(service.app.finished)
+    codecs = sorted({record.caller_codec for record in records})
+    print(f"browser calls {calls} (caller codec {', '.join(codecs)}): voice-to-voice {stats_ms(latencies)}")
+    print(f"  bridge stage medians (ms after caller's last voiced frame): {stage_medians(records)}")
+
+
+def stats_ms(values: list[float]) -> str:
+    if not values:
+        return "n=0"
+    ms = [v * 1000 for v in values]
+    return f"n={len(ms)} p50={percentile(ms, 0.5):.0f} p95={percentile(ms, 0.95):.0f} max={max(ms):.0f}"
+
+
+def stage_medians(records: list[object]) -> str:
+    stages: dict[str, list[float]] = {}
+    for record in records:
+        for turn in record.conversation.get("turns", []):  # type: ignore[attr-defined]
+            for stage, value in turn["latency_ms"].items():
+                stages.setdefault(stage, []).append(value)
+    return " ".join(f"{stage}={percentile(values, 0.5):.0f}" for stage, values in stages.items())
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--questions", type=int, default=8, help="caller questions per call")
+    parser.add_argument("--calls", type=int, default=1, help="simultaneous browser calls (one Chromium each)")
+    args = parser.parse_args()
+    configure_logging("warning")
+    workdir, asterisk = start_private_asterisk("bench-webphone-")
+    started = time.monotonic()
+    agent = load_agent(parse_config({}))
+    print(f"machine: {os.cpu_count()} cores; models loaded in {time.monotonic() - started:.1f} s", flush=True)
+    try:
+        await run(asterisk, agent, workdir, args.questions, args.calls)
+    finally:
+        asterisk.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
