@@ -10,10 +10,13 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import aiohttp
 from sqlalchemy.engine import make_url
 
 from bridge.ari.client import AriClient, AriError, AriUnreachable
@@ -110,6 +113,61 @@ async def check_ports(config: BridgeConfig) -> list[Finding]:
     return findings
 
 
+async def check_webphone(config: BridgeConfig) -> list[Finding]:
+    """Asterisk's WSS answers a SIP WebSocket upgrade, and the page's account is a PJSIP endpoint."""
+    webphone = config.webphone
+    if not (config.api.enabled and webphone.enabled):
+        return []
+    ari_host = urlsplit(config.ari.url).hostname or "127.0.0.1"
+    url = webphone.wss_url or f"wss://{ari_host}:{webphone.wss_port}/ws"
+    findings = [await _websocket_finding(url)]
+    try:
+        password = config.ari.resolved_password()
+    except ConfigError:
+        return findings  # check_ari reports it
+    async with AriClient(config.ari.url, config.ari.username, password, config.ari.app) as client:
+        try:
+            known = await client.endpoint_exists("PJSIP", webphone.username)
+        except AriError:
+            return findings  # check_ari reports it
+    detail = (
+        f"PJSIP endpoint {webphone.username!r} exists"
+        if known
+        else f"no PJSIP endpoint {webphone.username!r}: add one from [webrtc-endpoint] in pjsip.conf "
+        "or fix webphone.username"
+    )
+    findings.append(Finding("webphone account", known, detail))
+    return findings
+
+
+async def _websocket_finding(url: str) -> Finding:
+    unverified = ssl.create_default_context()
+    unverified.check_hostname = False
+    unverified.verify_mode = ssl.CERT_NONE
+    note = ""
+    timeout = aiohttp.ClientWSTimeout(ws_close=5)
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+        for context in (True, unverified):
+            try:
+                async with session.ws_connect(url, protocols=("sip",), ssl=context, timeout=timeout):
+                    return Finding("webphone wss", True, f"{url} accepts SIP WebSocket connections{note}")
+            except aiohttp.ClientConnectorCertificateError:
+                note = "; its certificate is not trusted (self-signed?): each browser must accept it once"
+            except aiohttp.WSServerHandshakeError as error:
+                return Finding(
+                    "webphone wss", False,
+                    f"{url} refused the WebSocket ({error.status}); load res_http_websocket and "
+                    "res_pjsip_transport_websocket and add a wss transport to pjsip.conf",
+                )  # fmt: skip
+            except (aiohttp.ClientError, OSError, TimeoutError) as error:
+                return Finding(
+                    "webphone wss", False,
+                    f"nothing answers at {url} ({type(error).__name__}); enable TLS in http.conf "
+                    "(tlsenable, tlsbindaddr, tlscertfile) or fix webphone.wss_url / webphone.wss_port",
+                )  # fmt: skip
+    return Finding("webphone wss", False, f"{url}: no TLS connection")
+
+
 async def check_storage(config: BridgeConfig) -> list[Finding]:
     url = config.storage.resolved_url()
     database = make_url(url).database or ""
@@ -150,7 +208,7 @@ def _bindable(check: str, kind: int, host: str, port: int, key: str) -> Finding:
 
 async def diagnose(config: BridgeConfig, rehash: bool = False) -> list[Finding]:
     findings: list[Finding] = []
-    for check in (check_ari, check_ami_and_targets, check_storage, check_ports):
+    for check in (check_ari, check_ami_and_targets, check_storage, check_ports, check_webphone):
         findings += await check(config)
     findings += await check_models(config, rehash)
     return findings

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from bridge.config import parse_config
 from bridge.doctor import diagnose
 from bridge.pbx.instance import AsteriskInstance
-from tests.integration.conftest import bridge_config
+from tests.integration.conftest import _free_port, bridge_config
 
 pytestmark = pytest.mark.integration
 
@@ -49,3 +50,18 @@ async def test_doctor_names_a_routing_target_asterisk_does_not_have(asterisk: As
         "routing.targets.x.destination: queue 'nosuch' does not exist in Asterisk (queues there: sales, support); "
         "add it to queues.conf or fix the name"
     ]
+
+
+async def test_doctor_checks_the_web_phone_wss_and_account(asterisk: AsteriskInstance) -> None:
+    api = {"enabled": True, "port": _free_port(socket.SOCK_STREAM)}
+    good = config_with(asterisk, api=api, webphone={"wss_port": asterisk.settings.https_port})
+    found = {f.check: f for f in await diagnose(parse_config(good))}
+    dead_port = _free_port(socket.SOCK_STREAM)
+    bad = config_with(asterisk, api=api, webphone={"wss_port": dead_port, "username": "nosuch"})
+    failures = {f.check: f.detail for f in await diagnose(parse_config(bad)) if not f.ok}
+
+    assert found["webphone wss"].ok and "not trusted (self-signed?)" in found["webphone wss"].detail
+    assert found["webphone account"].ok, found["webphone account"]
+    assert f"nothing answers at wss://127.0.0.1:{dead_port}/ws" in failures["webphone wss"], failures
+    assert "webphone.wss_port" in failures["webphone wss"]
+    assert "no PJSIP endpoint 'nosuch'" in failures["webphone account"], failures

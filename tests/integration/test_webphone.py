@@ -211,3 +211,25 @@ async def test_ice_failure_is_named_on_the_page_and_the_call_is_cleaned_up(
     assert "ICE" in state["shownError"] and "TURN" in state["shownError"], state
     assert state["status"] == "Call ended: no audio path", state
     assert left.startswith("0 active channels") and not calls, (left, calls)
+
+
+@pytest.mark.parametrize("problem", ["certificate not accepted", "nothing listening"])
+async def test_unreachable_asterisk_is_named_on_the_page(
+    asterisk: AsteriskInstance, tmp_path: Path, problem: str
+) -> None:
+    mic = write_wav(tmp_path / "mic.wav", silence(5.0, MIC_RATE), MIC_RATE)
+    trusted = problem != "certificate not accepted"
+    port = asterisk.settings.https_port if not trusted else _free_port(socket.SOCK_STREAM)
+    async with (
+        web_bridge(asterisk, wss_port=port) as (service, url),
+        BrowserPhone(url, mic, trust_self_signed=trusted) as browser,
+    ):
+        await browser.call(asterisk.settings.webphone_user, asterisk.settings.webphone_password)
+        await browser.wait_for_state("failed")
+        state = await browser.phone_state()
+        calls = len(service.app.finished) + len(service.app.calls)
+
+    assert state["errorKind"] == "connection", state
+    assert f"Could not connect to Asterisk at wss://127.0.0.1:{port}/ws" in state["shownError"], state
+    assert f"open https://127.0.0.1:{port}/ws once in this browser and accept it" in state["shownError"], state
+    assert calls == 0

@@ -92,12 +92,15 @@ def write_wav(path: Path, pcm: bytes, rate: int) -> Path:
 class BrowserPhone:
     """One Chromium with one web phone page. `microphone=None` gives it no microphone at all."""
 
-    def __init__(self, url: str, microphone: Path | None, allow_microphone: bool = True) -> None:
+    def __init__(
+        self, url: str, microphone: Path | None, allow_microphone: bool = True, trust_self_signed: bool = True
+    ) -> None:
         if not CHROMIUM.exists() or shutil.which("chromium") is None:
             raise RuntimeError("Debian's chromium is not installed (scripts/bootstrap.sh with BOOTSTRAP_DEV=1)")
         self.url = url
         self.microphone = microphone
         self.allow_microphone = allow_microphone
+        self.trust_self_signed = trust_self_signed
         self._playwright: Playwright | None = None
         self._browser: Browser | None = None
         self._context: BrowserContext | None = None
@@ -113,8 +116,9 @@ class BrowserPhone:
             flags.append("--use-fake-ui-for-media-stream")  # answers the permission prompt with "allow"
         self._playwright = await async_playwright().start()
         self._browser = await self._playwright.chromium.launch(executable_path=str(CHROMIUM), args=flags)
-        # The tests' Asterisk has a self-signed certificate, as a fresh install does.
-        self._context = await self._browser.new_context(ignore_https_errors=True)
+        # The tests' Asterisk has a self-signed certificate, as a fresh install does; a person
+        # accepts it once in the browser, a test tells the browser to.
+        self._context = await self._browser.new_context(ignore_https_errors=self.trust_self_signed)
         self.page = await self._context.new_page()
         self.page.on("console", lambda message: self.console.append(f"{message.type}: {message.text}"))
         self.page.on("pageerror", lambda error: self.console.append(f"uncaught: {error}"))
