@@ -38,7 +38,7 @@ class MessageBox:
         record = asdict(message)
         if audio:
             wav_path = base.with_suffix(".wav")
-            _write_atomically(wav_path, lambda path: _write_wav(path, audio, sample_rate))
+            _write_atomically(wav_path, lambda path: write_wav(path, audio, sample_rate))
             record["audio"] = wav_path.name
         json_path = base.with_suffix(".json")
         _write_atomically(json_path, lambda path: path.write_text(json.dumps(record, indent=2), encoding="utf-8"))
@@ -50,7 +50,7 @@ class MessageBox:
         return [json.loads(path.read_text(encoding="utf-8")) for path in sorted(self.directory.glob("*.json"))]
 
 
-def _write_wav(path: Path, pcm: bytes, sample_rate: int) -> None:
+def write_wav(path: Path, pcm: bytes, sample_rate: int) -> None:
     with wave.open(str(path), "wb") as wav:
         wav.setnchannels(1)
         wav.setsampwidth(2)

@@ -81,6 +81,25 @@ async def no_channels_left(asterisk: AsteriskInstance) -> str:
     return shown
 
 
+async def call_that_fails(
+    asterisk: AsteriskInstance, tmp_path: Path, password: str | None = None, webphone: dict[str, object] | None = None,
+    **browser_options: bool,
+) -> tuple[dict[str, object], int]:
+    """Press Call, wait for the page to give up, and return what it shows and how many calls the bridge saw."""
+    mic = write_wav(tmp_path / "mic.wav", silence(5.0, MIC_RATE), MIC_RATE)
+    async with (
+        web_bridge(asterisk, **(webphone or {})) as (service, url),
+        BrowserPhone(url, mic, **browser_options) as browser,
+    ):
+        await browser.call(asterisk.settings.webphone_user, password or asterisk.settings.webphone_password)
+        await browser.wait_until("window.phone.errorKind !== null && window.phone.state !== 'connecting'", 30)
+        state = await browser.phone_state()
+        left = await no_channels_left(asterisk)
+        calls = len(service.app.finished) + len(service.app.calls)
+    assert left.startswith("0 active channels"), left
+    return state, calls
+
+
 async def test_browser_call_connects_with_opus_and_media_flows_both_ways(
     asterisk: AsteriskInstance, tmp_path: Path
 ) -> None:
@@ -159,31 +178,16 @@ async def test_browser_caller_hears_the_greeting_and_gets_an_answer(
 
 
 async def test_wrong_password_is_named_on_the_page(asterisk: AsteriskInstance, tmp_path: Path) -> None:
-    mic = write_wav(tmp_path / "mic.wav", silence(5.0, MIC_RATE), MIC_RATE)
-    async with web_bridge(asterisk) as (service, url), BrowserPhone(url, mic) as browser:
-        await browser.call(asterisk.settings.webphone_user, "not-the-password")
-        await browser.wait_for_state("failed")
-        state = await browser.phone_state()
-        calls = len(service.app.finished) + len(service.app.calls)
-
-    assert state["errorKind"] == "auth", state
-    assert "refused the user name or password" in state["shownError"], state
+    state, calls = await call_that_fails(asterisk, tmp_path, password="not-the-password")
+    assert state["errorKind"] == "auth" and state["state"] == "failed", state
+    assert "refused the user name or password" in str(state["shownError"]), state
     assert calls == 0, "a caller with a wrong password reached the agent"
 
 
 async def test_refused_microphone_is_named_on_the_page(asterisk: AsteriskInstance, tmp_path: Path) -> None:
-    mic = write_wav(tmp_path / "mic.wav", silence(5.0, MIC_RATE), MIC_RATE)
-    async with (
-        web_bridge(asterisk) as (service, url),
-        BrowserPhone(url, mic, allow_microphone=False) as browser,
-    ):
-        await browser.call(asterisk.settings.webphone_user, asterisk.settings.webphone_password)
-        await browser.wait_until("window.phone.errorKind !== null")
-        state = await browser.phone_state()
-        calls = len(service.app.finished) + len(service.app.calls)
-
+    state, calls = await call_that_fails(asterisk, tmp_path, allow_microphone=False)
     assert state["errorKind"] == "microphone", state
-    assert "Microphone access was refused" in state["shownError"], state
+    assert "Microphone access was refused" in str(state["shownError"]), state
     assert state["state"] == "idle" and calls == 0, state
 
 
@@ -192,44 +196,28 @@ async def test_ice_failure_is_named_on_the_page_and_the_call_is_cleaned_up(
 ) -> None:
     """Media forced through a TURN server that is not there: no path, so ICE cannot connect."""
     monkeypatch.setenv("BRIDGE_TURN_PASSWORD", "secret")
-    mic = write_wav(tmp_path / "mic.wav", silence(20.0, MIC_RATE), MIC_RATE)
-    dead_turn = f"turn:127.0.0.1:{_free_port(socket.SOCK_DGRAM)}"
-    webphone = {
-        "ice_servers": [dead_turn],
+    webphone: dict[str, object] = {
+        "ice_servers": [f"turn:127.0.0.1:{_free_port(socket.SOCK_DGRAM)}"],
         "turn_username": "nobody",
         "ice_transport_policy": "relay",
         "media_timeout_seconds": 4,
     }
-    async with web_bridge(asterisk, **webphone) as (service, url), BrowserPhone(url, mic) as browser:
-        await browser.call(asterisk.settings.webphone_user, asterisk.settings.webphone_password)
-        await browser.wait_for_state("failed", timeout=30)
-        state = await browser.phone_state()
-        left = await no_channels_left(asterisk)
-        calls = list(service.app.calls.values())
-
-    assert state["errorKind"] == "ice", state
-    assert "ICE" in state["shownError"] and "TURN" in state["shownError"], state
+    state, calls = await call_that_fails(asterisk, tmp_path, webphone=webphone)
+    assert state["errorKind"] == "ice" and state["state"] == "failed", state
+    assert "ICE" in str(state["shownError"]) and "TURN" in str(state["shownError"]), state
     assert state["status"] == "Call ended: no audio path", state
-    assert left.startswith("0 active channels") and not calls, (left, calls)
+    assert calls == 0, "the call never had media, yet the agent got it"
 
 
 @pytest.mark.parametrize("problem", ["certificate not accepted", "nothing listening"])
 async def test_unreachable_asterisk_is_named_on_the_page(
     asterisk: AsteriskInstance, tmp_path: Path, problem: str
 ) -> None:
-    mic = write_wav(tmp_path / "mic.wav", silence(5.0, MIC_RATE), MIC_RATE)
     trusted = problem != "certificate not accepted"
     port = asterisk.settings.https_port if not trusted else _free_port(socket.SOCK_STREAM)
-    async with (
-        web_bridge(asterisk, wss_port=port) as (service, url),
-        BrowserPhone(url, mic, trust_self_signed=trusted) as browser,
-    ):
-        await browser.call(asterisk.settings.webphone_user, asterisk.settings.webphone_password)
-        await browser.wait_for_state("failed")
-        state = await browser.phone_state()
-        calls = len(service.app.finished) + len(service.app.calls)
-
+    state, calls = await call_that_fails(asterisk, tmp_path, webphone={"wss_port": port}, trust_self_signed=trusted)
     assert state["errorKind"] == "connection", state
-    assert f"Could not connect to Asterisk at wss://127.0.0.1:{port}/ws" in state["shownError"], state
-    assert f"open https://127.0.0.1:{port}/ws once in this browser and accept it" in state["shownError"], state
+    shown = str(state["shownError"])
+    assert f"Could not connect to Asterisk at wss://127.0.0.1:{port}/ws" in shown, state
+    assert f"open https://127.0.0.1:{port}/ws once in this browser and accept it" in shown, state
     assert calls == 0

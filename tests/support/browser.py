@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import base64
 import shutil
-import wave
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from playwright.async_api import Browser, BrowserContext, Page, Playwright, async_playwright
 from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+from bridge.routing.messages import write_wav as save_wav
 
 CHROMIUM = Path("/usr/bin/chromium")
 TAP_RATE = 16000
@@ -81,11 +82,7 @@ _TAP_TAKE = """
 
 
 def write_wav(path: Path, pcm: bytes, rate: int) -> Path:
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(pcm)
+    save_wav(path, pcm, rate)
     return path
 
 
