@@ -154,6 +154,8 @@ class StasisApplication:
 
     def client_call(self, session: str) -> tuple[CallSession | None, CallRecord | None]:
         """The call the web phone with this session id placed: in progress, or recently finished."""
+        if not session:
+            return None, None  # calls from phones and trunks have none
         for call in list(self.calls.values()):
             if call.record.client_session == session:
                 return call, None

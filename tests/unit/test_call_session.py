@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from bridge.app.stasis import StasisApplication
 from bridge.ari.client import AriError, AriNotFound
 from bridge.config import parse_config
@@ -32,6 +34,8 @@ class ScriptedAri:
                 assert self.application is not None
                 await self.application.handle_event({"type": "StasisStart", "channel": {"id": args[0]}})
                 return {"channelvars": {"UNICASTRTP_LOCAL_ADDRESS": "127.0.0.1", "UNICASTRTP_LOCAL_PORT": "10000"}}
+            if name == "get_variable" and args[1] == "CHANNEL(audionativeformat)":
+                return "(ulaw|alaw)"
             return None
 
         return operation
@@ -71,6 +75,7 @@ async def test_call_is_bridged_then_fully_torn_down_on_hangup() -> None:
     await finished(app)
     record = app.finished[0]
     assert record.persona == "sales" and record.media_connected and record.end_reason == "caller:StasisEnd"
+    assert record.caller_codec == "ulaw,alaw"
     assert ari.names()[:4] == ["answer", "create_bridge", "external_media", "add_to_bridge"]
     assert ("hangup", (call.media_channel_id,)) in ari.calls
     assert ("hangup", ("chan-1",)) not in ari.calls, "the caller already left"
@@ -105,3 +110,18 @@ async def test_events_for_unknown_channels_are_ignored() -> None:
     await app.handle_event({"type": "StasisEnd", "channel": {"id": "nobody"}})
     await app.handle_event({"type": "ChannelVarset"})
     assert app.calls == {}
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [("0f8e3c1a-6b2d-4e5f-9a7b-1c2d3e4f5a6b", "0f8e3c1a-6b2d-4e5f-9a7b-1c2d3e4f5a6b"), ("x'); drop", ""), ("", "")],
+)
+async def test_only_a_well_formed_web_phone_session_id_is_kept(given: str, kept: str) -> None:
+    ari = ScriptedAri()
+    app = make_app(ari)
+    await app.handle_event({"type": "StasisStart", "args": ["", "agent", given], "channel": {"id": "web-1"}})
+    call = app.calls["web-1"]
+    assert call.record.client_session == kept and call.record.called == "agent"
+    assert app.client_call(kept)[0] is (call if kept else None)
+    await app.handle_event({"type": "StasisEnd", "channel": {"id": "web-1"}})
+    await finished(app)
