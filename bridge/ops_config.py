@@ -88,7 +88,10 @@ class WebphoneConfig(_Section):
     turn_password_env: str = "BRIDGE_TURN_PASSWORD"
     # "relay" forces media through TURN (for sites that only allow that).
     ice_transport_policy: Literal["all", "relay"] = "all"
-    # Give up (and say why) if media has not connected this long after the call was answered.
+    # Audio codecs the browser offers, in order of preference (empty: the browser's own list,
+    # Opus first). ["PCMU"] or ["PCMA"] avoid Opus transcoding on Asterisk.
+    codecs: list[Literal["opus", "PCMU", "PCMA"]] = Field(default_factory=list)
+    # Give up (and say why) if media has not connected this long after dialling.
     media_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
 
     @field_validator("wss_url")
@@ -132,4 +135,5 @@ class WebphoneConfig(_Section):
             "iceServers": ice,
             "iceTransportPolicy": self.ice_transport_policy,
             "mediaTimeoutMs": round(self.media_timeout_seconds * 1000),
+            "codecs": list(self.codecs),
         }

@@ -86,6 +86,7 @@ async def test_settings_tell_the_page_where_asterisk_is_and_nothing_secret(monke
         ],
         "iceTransportPolicy": "all",
         "mediaTimeoutMs": 10000,
+        "codecs": [],
     }
     assert "s3cret" not in json.dumps(settings)
 

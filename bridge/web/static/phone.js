@@ -258,6 +258,11 @@
     phone.call = call;
     if (call.connection) watchPeerConnection(call.connection);
     call.on("peerconnection", (event) => watchPeerConnection(event.peerconnection));
+    call.on("sdp", (event) => {
+      if (event.originator === "local" && event.type === "offer" && settings.codecs.length) {
+        event.sdp = offerOnly(event.sdp, settings.codecs);
+      }
+    });
     call.on("progress", () => setState("ringing", "Ringing…"));
     // ICE gathers addresses before the INVITE goes out, then checks them once Asterisk answers;
     // either step can hang (a dead TURN server, UDP blocked), so both are under one deadline.
@@ -288,6 +293,32 @@
       const byAgent = event.originator === "remote";
       finish("ended", byAgent ? "The agent ended the call" : "Call ended");
     });
+  }
+
+  // Keep only the configured audio codecs (webphone.codecs, in that order of preference) in our
+  // offer, plus DTMF events; e.g. ["PCMU"] spares Asterisk the Opus transcoding on a busy box.
+  function offerOnly(sdp, codecs) {
+    const wanted = codecs.map((name) => name.toLowerCase());
+    const lines = sdp.split("\r\n");
+    const names = {};
+    for (const line of lines) {
+      const match = /^a=rtpmap:(\d+) ([^/]+)\//.exec(line);
+      if (match) names[match[1]] = match[2].toLowerCase();
+    }
+    const keep = (pt) => wanted.includes(names[pt]) || names[pt] === "telephone-event";
+    const rank = (pt) => (wanted.includes(names[pt]) ? wanted.indexOf(names[pt]) : wanted.length);
+    return lines
+      .map((line) => {
+        const media = /^(m=audio \S+ \S+) (.*)$/.exec(line);
+        if (!media) return line;
+        const kept = media[2].split(" ").filter(keep).sort((a, b) => rank(a) - rank(b));
+        return `${media[1]} ${kept.join(" ")}`;
+      })
+      .filter((line) => {
+        const attribute = /^a=(?:rtpmap|fmtp|rtcp-fb):(\d+)/.exec(line);
+        return !attribute || keep(attribute[1]);
+      })
+      .join("\r\n");
   }
 
   function hangUp() {
