@@ -123,6 +123,8 @@ class Dashboard:
         turns = "".join(_turn_html(turn) for turn in conversation.get("turns", []))
         facts = {
             "caller": record.get("caller", ""),
+            "called": record.get("called", ""),
+            "caller codec": record.get("caller_codec", ""),
             "persona": record.get("persona", ""),
             "ended": record.get("end_reason", "in progress"),
             "outcome": conversation.get("end_reason", ""),

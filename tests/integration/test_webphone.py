@@ -227,3 +227,23 @@ async def test_unreachable_asterisk_is_named_on_the_page(
     assert f"Could not connect to Asterisk at wss://127.0.0.1:{port}/ws" in shown, state
     assert f"open https://127.0.0.1:{port}/ws once in this browser and accept it" in shown, state
     assert calls == 0
+
+
+async def test_keypad_digit_reaches_the_agent_and_routes_the_call(
+    asterisk: AsteriskInstance, tmp_path: Path, agent: Agent
+) -> None:
+    """0 on the page's keypad (RFC 4733 in the WebRTC media) asks for a person: the operator queue."""
+    mic = write_wav(tmp_path / "mic.wav", silence(30.0, MIC_RATE), MIC_RATE)
+    settings = asterisk.settings
+    async with web_bridge(asterisk, agent) as (service, url), BrowserPhone(url, mic) as browser:
+        await browser.call(settings.webphone_user, settings.webphone_password)
+        await browser.wait_for_state("connected")
+        await browser.click("#keypad button:text-is('0')")
+        await wait_for_finished_calls(service, 1, timeout=30)
+        await browser.hang_up()
+
+    record = service.app.finished[-1]
+    assert record.transfer == {
+        "target": "operator", "kind": "queue", "destination": "support", "by": "dtmf:0", "outcome": "handed_over"
+    }  # fmt: skip
+    assert record.conversation["turns"][0]["caller"] == "[dtmf 0]"

@@ -10,6 +10,7 @@
     username: $("username"), password: $("password"), call: $("call"), hangup: $("hangup"),
     mute: $("mute"), status: $("status"), error: $("error"), remote: $("remote"),
     transcript: document.querySelector("#transcript tbody"),
+    keys: Array.from(document.querySelectorAll("#keypad button")),
   };
   const POLL_MS = 500;
   const STAGES = [
@@ -35,6 +36,7 @@
     ui.call.disabled = inCall || state === "loading" || state === "unsupported";
     ui.hangup.disabled = !inCall;
     ui.mute.disabled = state !== "connected";
+    ui.keys.forEach((key) => { key.disabled = state !== "connected"; });
   }
 
   function showError(kind, text) {
@@ -326,6 +328,13 @@
     else finish("ended", "Call ended");
   }
 
+  // Keypad digits as RFC 4733 events in the media (what Asterisk's WebRTC endpoints expect):
+  // the agent's routing answers them as on a phone (e.g. 0 for a person).
+  function sendDigit(digit) {
+    if (!phone.call || phone.state !== "connected") return;
+    phone.call.sendDTMF(digit, { transportType: JsSIP.C.DTMF_TRANSPORT.RFC2833, duration: 160 });
+  }
+
   function toggleMute() {
     if (!phone.call) return;
     phone.muted = !phone.muted;
@@ -410,6 +419,7 @@
     ui.call.addEventListener("click", startCall);
     ui.hangup.addEventListener("click", hangUp);
     ui.mute.addEventListener("click", toggleMute);
+    ui.keys.forEach((key) => key.addEventListener("click", () => sendDigit(key.textContent)));
   }
 
   load();
