@@ -17,6 +17,7 @@ from aiohttp import web
 
 from bridge.app.dashboard import Dashboard
 from bridge.app.outbound import BadNumber, OutboundDialer
+from bridge.app.webphone import PHONE_PATH
 from bridge.config import ConfigError
 from bridge.ops_config import ApiConfig
 
@@ -29,8 +30,7 @@ OPEN_PATHS = ("/health", "/metrics")
 # The dashboard signs people in with a password and a session cookie instead of the bearer token;
 # the web phone's callers prove themselves to Asterisk with their SIP password.
 COOKIE_PATHS = ("/dashboard", "/login", "/logout")
-PHONE_PATHS = ("/phone",)
-OWN_LOGIN_PATHS = COOKIE_PATHS + PHONE_PATHS
+OWN_LOGIN_PATHS = (*COOKIE_PATHS, PHONE_PATH)
 
 
 def build_api(
