@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import sys
 import time
 from pathlib import Path
@@ -34,8 +33,8 @@ from bridge.conversation.loading import load_agent
 from bridge.logs import configure_logging
 from bridge.media.resample import resample_pcm16
 from bridge.pbx.instance import AsteriskInstance
-from scripts.bench_media import bench_config, percentile, start_private_asterisk
-from scripts.bench_voice import QUESTIONS
+from scripts.bench_media import bench_config, free_tcp_port, start_private_asterisk
+from scripts.bench_voice import QUESTIONS, stage_medians, stats_ms
 from tests.integration.conftest import wait_for_finished_calls
 from tests.support.browser import TAP_RATE, BrowserPhone, write_wav
 from tests.support.speech import caller_says, silence
@@ -120,7 +119,7 @@ async def one_call(url: str, asterisk: AsteriskInstance, microphone: Path, secon
 async def run(
     asterisk: AsteriskInstance, agent: Agent, workdir: Path, questions: int, calls: int, barge_ins: bool
 ) -> None:
-    port = free_port()
+    port = free_tcp_port()
     raw = bench_config(asterisk, "agent").model_dump(mode="json")
     raw["api"] = {"enabled": True, "port": port}
     raw["webphone"] = {"wss_url": asterisk.settings.wss_url}
@@ -138,7 +137,8 @@ async def run(
         latencies = [value for mic, heard in taps for value in voice_to_voice(mic, heard)]
         codecs = sorted({record.caller_codec for record in records})
         print(f"browser calls {calls} (caller codec {', '.join(codecs)}): voice-to-voice {stats_ms(latencies)}")
-        print(f"  bridge stage medians (ms after caller's last voiced frame): {stage_medians(records)}")
+        stages = stage_medians([record.conversation for record in records])
+        print(f"  bridge stage medians (ms after caller's last voiced frame): {stages}")
         if barge_ins:
             stops = []
             for offset in BARGE_IN_OFFSETS:
@@ -156,28 +156,6 @@ async def run(
 
 def interruption() -> bytes:
     return resample_pcm16(caller_says("Sorry, what are your opening hours?", rate=16000), 16000, MIC_RATE)
-
-
-def stats_ms(values: list[float]) -> str:
-    if not values:
-        return "n=0"
-    ms = [v * 1000 for v in values]
-    return f"n={len(ms)} p50={percentile(ms, 0.5):.0f} p95={percentile(ms, 0.95):.0f} max={max(ms):.0f}"
-
-
-def stage_medians(records: list[object]) -> str:
-    stages: dict[str, list[float]] = {}
-    for record in records:
-        for turn in record.conversation.get("turns", []):  # type: ignore[attr-defined]
-            for stage, value in turn["latency_ms"].items():
-                stages.setdefault(stage, []).append(value)
-    return " ".join(f"{stage}={percentile(values, 0.5):.0f}" for stage, values in stages.items())
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def main() -> None:
