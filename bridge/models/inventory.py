@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from tqdm import tqdm
 
 from bridge.agent_config import LlmConfig, SttConfig, TtsConfig
-from bridge.models.assembly import QWEN25_CODER_05B_Q4, Progress, forget_verification
+from bridge.models.assembly import PACKAGED_LLMS, Progress, forget_verification
 from bridge.models.paths import models_dir
 
 
@@ -54,10 +54,11 @@ def prepare_models(stt: SttConfig, llm: LlmConfig, tts: TtsConfig, rehash: bool 
         check_gguf(llm.model_path)
         files.append(ModelFile("llm", "llama_cpp", str(llm.model_path)))
     else:
+        spec = PACKAGED_LLMS[llm.packaged]
         if rehash:
-            forget_verification(QWEN25_CODER_05B_Q4, models_dir())
-        with progress_bar(QWEN25_CODER_05B_Q4.name) as progress:
-            files.append(ModelFile("llm", "llama_cpp", str(default_llm_model(progress))))
+            forget_verification(spec, models_dir())
+        with progress_bar(spec.name) as progress:
+            files.append(ModelFile("llm", "llama_cpp", str(default_llm_model(llm.packaged, progress))))
     files.append(_text_to_speech(tts))
     return files
 

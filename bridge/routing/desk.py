@@ -1,9 +1,11 @@
 """The front desk of one call: what to do when the caller asks to be put through, or for a message.
 
-It turns the caller's words (and keypad digits) into actions the conversation carries out:
-transfer, say something, record a message. It holds the little dialogue state routing needs
-("I offered a message; is this the answer?") and what the dialplan is told when the call
-leaves (intent, summary, caller name). It never touches the call itself.
+It turns the caller's words, keypad digits and the model's constrained choice into actions the
+conversation carries out: transfer, confirm, refuse, say something, record a message, say goodbye.
+Every step is a pure decision on its inputs plus the little dialogue state routing needs ("I
+offered a message; is this the answer?"), so it is tested by tables of inputs and actions; it
+also knows what the dialplan is told when the call leaves (intent, summary, caller name). It
+never touches the call itself.
 """
 
 from __future__ import annotations
@@ -17,15 +19,16 @@ from bridge.routing.intents import (
     RouteMatch,
     accepts,
     asks_for_message,
-    asks_for_transfer,
     caller_name,
+    says_goodbye,
 )
 from bridge.routing.queues import QueueStats
-from bridge.routing_config import RoutingConfig
+from bridge.routing_config import ELSEWHERE, GOODBYE, MESSAGE, RoutingConfig
+from bridge.speech.llm import ANSWER, LabelScores
 
 SUMMARY_CHARS = 250
-TOOL_PREFIX = "TRANSFER"
-_TOOL_QUOTES = " \n'\"`*"
+# A runner-up this likely is offered beside the best target instead of guessing between them.
+SECOND_CHOICE_MIN = 0.2
 
 
 class QueueStatsSource(Protocol):
@@ -45,6 +48,27 @@ class Speak:
 
 
 @dataclass(frozen=True, slots=True)
+class Confirm:
+    """Not sure enough to transfer: ask first ("Shall I put you through to ...?")."""
+
+    say: str
+    route: RouteMatch
+    second: RouteMatch | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Refuse:
+    """A place that is not on the allowlist: say where the agent can send the caller instead."""
+
+    say: str
+
+
+@dataclass(frozen=True, slots=True)
+class Goodbye:
+    say: str
+
+
+@dataclass(frozen=True, slots=True)
 class RecordMessage:
     say: str
 
@@ -56,8 +80,8 @@ class MessageTaken:
     for_target: str | None
 
 
-Action = Transfer | Speak | RecordMessage | MessageTaken
-State = Literal["idle", "offered_wait", "offered_message", "recording"]
+Action = Transfer | Confirm | Refuse | Speak | RecordMessage | MessageTaken | Goodbye
+State = Literal["idle", "offered_transfer", "offered_wait", "offered_message", "recording"]
 
 
 @dataclass
@@ -65,6 +89,7 @@ class FrontDesk:
     rules: IntentRules
     config: RoutingConfig
     queues: QueueStatsSource | None = None
+    goodbye: str = "Thank you for calling. Goodbye."
     state: State = "idle"
     pending: RouteMatch | None = None
     caller_name: str | None = None
@@ -74,24 +99,51 @@ class FrontDesk:
     stats: dict[str, Any] | None = None
 
     async def on_words(self, text: str) -> Action | None:
-        """An utterance, after recognition. None: not a routing matter, the LLM answers it."""
+        """The instant rules, before any model: an answer to an offer, a phrase, a goodbye.
+        None: not decided by rule; the model's choice goes to `on_decision`."""
         self.heard.append(text)
         self.caller_name = caller_name(text) or self.caller_name
         if self.state == "recording":
             return self._message_taken(text)
-        if self.state in ("offered_wait", "offered_message"):
-            answered = self._answer_to_offer(text)
+        if self.state != "idle":
+            answered = await self._answer_to_offer(text)
             if answered is not None:
                 return answered
         match = self.rules.target_for_words(text)
         if match is not None:
             return await self._route(match)
-        if asks_for_message(text):
-            return self._record_for(self._operator())
-        if asks_for_transfer(text):
-            self.refused.append(text)
-            return Speak(refusal_phrase(self.rules))
+        if says_goodbye(text):
+            return Goodbye(self.goodbye)
         return None
+
+    async def on_decision(self, text: str, scores: LabelScores) -> Action | None:
+        """The model's label for `text`. None: answer it. Only `elsewhere` refuses, and only when
+        the model is sure or has no target to offer instead; an unsure target is confirmed."""
+        label, confidence = scores.best, scores.confidence
+        if label == ANSWER:
+            return None
+        if label == GOODBYE:
+            return Goodbye(self.goodbye)
+        if label == MESSAGE:
+            return self._record_for(self.pending or self._operator())
+        second = self._target(scores.runner_up, "model")
+        if label == ELSEWHERE:
+            if confidence < self.config.confirm_below and second is not None:
+                return self._confirm(second, None)
+            self.refused.append(text)
+            return Refuse(refusal_phrase(self.rules))
+        match = self.rules.allowed(label, f"model:{confidence:.2f}")
+        if match is None:  # cannot happen with scored labels; a remote model's slip is an answer
+            return None
+        if confidence >= self.config.confirm_below:
+            return await self._route(match)
+        return self._confirm(match, second)
+
+    def offer_message(self) -> None:
+        """The agent said it cannot answer and offered a message: a 'yes' now records one."""
+        operator = self._operator()
+        if operator is not None:
+            self.state, self.pending = "offered_message", operator
 
     async def on_digit(self, digit: str) -> Action | None:
         match = self.rules.target_for_digit(digit)
@@ -99,16 +151,6 @@ class FrontDesk:
             return None
         self.state, self.pending = "idle", None
         return await self._route(match, offer_message=False)
-
-    async def on_tool_call(self, reply: str) -> Action:
-        """The LLM answered 'TRANSFER <name>': only a name on the allowlist goes anywhere."""
-        words = reply.strip(_TOOL_QUOTES)[len(TOOL_PREFIX) :].strip(_TOOL_QUOTES + ".:!").split()
-        target_name = words[0].strip(".,!:") if words else ""
-        match = self.rules.allowed(target_name) if target_name else None
-        if match is None:
-            self.refused.append(f"tool:{target_name}")
-            return Speak(refusal_phrase(self.rules))
-        return await self._route(match)
 
     def transfer_failed(self, route: RouteMatch, reason: str) -> Speak:
         """The extension did not answer: tell the caller and offer to take a message instead."""
@@ -142,6 +184,9 @@ class FrontDesk:
     async def _route(self, match: RouteMatch, offer_message: bool = True) -> Action:
         self.intent = match.name
         stats = await self._stats_for(match)
+        if stats is not None and stats.members == 0 and offer_message:
+            self.state, self.pending = "offered_message", match
+            return Speak(unstaffed_phrase(match.target.description, self._operator_besides(match)))
         wait = stats.estimated_wait_seconds(self.config.assumed_seconds_per_caller) if stats else 0.0
         if offer_message and wait > self.config.offer_message_over_wait_seconds:
             self.state, self.pending = "offered_wait", match
@@ -160,17 +205,36 @@ class FrontDesk:
             say += f" There {ahead} ahead of you."
         return Transfer(match, say, stats)
 
-    def _answer_to_offer(self, text: str) -> Action | None:
-        pending = self.pending
-        if pending is None:
-            self.state = "idle"
-            return None
-        if asks_for_message(text) or (self.state == "offered_message" and accepts(text)):
-            return self._record_for(pending)
-        if self.state == "offered_wait" and accepts(text):
-            return self._transfer(pending, None)
+    async def _answer_to_offer(self, text: str) -> Action | None:
+        pending, state = self.pending, self.state
         self.state, self.pending = "idle", None
+        if pending is None:
+            return None
+        if asks_for_message(text) or (state == "offered_message" and accepts(text)):
+            return self._record_for(pending)
+        if state == "offered_wait" and accepts(text):
+            return self._transfer(pending, None)
+        if state == "offered_transfer" and accepts(text):
+            return await self._route(RouteMatch(pending.name, pending.target, "confirmed"))
         return None
+
+    def _confirm(self, match: RouteMatch, second: RouteMatch | None) -> Confirm:
+        self.state, self.pending = "offered_transfer", match
+        if second is not None and second.name == match.name:
+            second = None
+        return Confirm(
+            confirm_phrase(match.target.description, second.target.description if second else None), match, second
+        )
+
+    def _target(self, ranked: tuple[str, float] | None, by: str) -> RouteMatch | None:
+        """The runner-up label as a target worth offering (likely enough, and on the allowlist)."""
+        if ranked is None or ranked[1] < SECOND_CHOICE_MIN:
+            return None
+        return self.rules.allowed(ranked[0], f"{by}:{ranked[1]:.2f}")
+
+    def _operator_besides(self, match: RouteMatch) -> str | None:
+        operator = self._operator()
+        return operator.target.description if operator is not None and operator.name != match.name else None
 
     def _record_for(self, route: RouteMatch | None) -> RecordMessage:
         self.state, self.pending = "recording", route
@@ -209,6 +273,18 @@ def refusal_phrase(rules: IntentRules) -> str:
     return f"I'm sorry, I can only put you through to {rules.describe()}."
 
 
+def confirm_phrase(description: str, second: str | None = None) -> str:
+    if second:
+        return f"Shall I put you through to {description}, or would you rather speak to {second}?"
+    return f"Shall I put you through to {description}?"
+
+
+def unstaffed_phrase(description: str, operator: str | None) -> str:
+    """A queue with nobody logged in: no invented wait, an honest offer instead."""
+    instead = f", or I can put you through to {operator}" if operator else ""
+    return f"Nobody from {description} is free right now. I can take a message{instead}. Would you like to leave one?"
+
+
 def record_phrase(who: str) -> str:
     return f"Of course. Please say your message now, and I will pass it on to {who}."
 
@@ -222,43 +298,10 @@ def fixed_phrases(rules: IntentRules) -> list[str]:
         record_phrase("the team"),
         *(transfer_phrase(description) for description in descriptions),
         *(record_phrase(description) for description in descriptions),
+        *(confirm_phrase(description) for description in descriptions),
     ]
 
 
 def _minutes(seconds: float) -> str:
     minutes = max(1, math.ceil(seconds / 60))
     return "about a minute" if minutes == 1 else f"about {minutes} minutes"
-
-
-class ToolReplyFilter:
-    """Holds back the start of an LLM reply until it is clear whether it is a tool call.
-
-    Speech passes through as soon as its first characters cannot be 'TRANSFER', so an ordinary
-    answer loses nothing; a tool call is kept whole and never reaches the caller's ears.
-    """
-
-    def __init__(self, enabled: bool = True) -> None:
-        self.text = ""
-        self.state: Literal["deciding", "speech", "tool"] = "deciding" if enabled else "speech"
-
-    def feed(self, token: str) -> str:
-        if self.state == "speech":
-            return token
-        self.text += token
-        if self.state == "tool":
-            return ""
-        head = self.text.lstrip(_TOOL_QUOTES).upper()
-        if head.startswith(TOOL_PREFIX):
-            self.state = "tool"
-            return ""
-        if TOOL_PREFIX.startswith(head):
-            return ""
-        self.state = "speech"
-        return self.text
-
-    def flush(self) -> str:
-        """End of reply: whatever was held back while deciding is speech after all."""
-        if self.state != "deciding":
-            return ""
-        self.state = "speech"
-        return self.text

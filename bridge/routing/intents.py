@@ -1,8 +1,9 @@
 """What a caller's words ask for, decided by rules the operator wrote (phrases and digits in config).
 
-Rules run before the LLM on every utterance: they are instant, predictable, and cannot be argued
-with. A request to be put through somewhere that no rule names is recognised as such, so the
-agent can refuse it plainly instead of letting a language model improvise a destination.
+Rules run before the model on every utterance: they are instant, predictable, and cannot be argued
+with. They only ever route to a target or answer an offer the agent made; they never refuse. What
+no rule names goes to the model's constrained choice (routing/decision.py), which may pick a
+target, a message, goodbye, an answer, or "elsewhere" (the one case that is refused).
 """
 
 from __future__ import annotations
@@ -12,10 +13,7 @@ from dataclasses import dataclass
 
 from bridge.routing_config import TransferTarget
 
-_TRANSFER_REQUEST = re.compile(
-    r"\b(transfer|put me through|connect me|patch me|forward me|redirect|extension|dial|call me through|"
-    r"speak (to|with)|talk (to|with)|give me)\b"
-)
+_GOODBYE = re.compile(r"\b(good ?bye|bye(?: bye)?|that'?s all)\b[.!]*$", re.IGNORECASE)
 _MESSAGE = re.compile(r"\b(message|voicemail|call me back|callback|call back)\b")
 _ACCEPT = re.compile(r"\b(yes|yeah|yep|sure|ok|okay|please do|put me through|connect me|i'?ll (wait|hold))\b")
 _DECLINE = re.compile(r"\b(no|nope|never ?mind|don'?t)\b")
@@ -31,7 +29,7 @@ def normalise(text: str) -> str:
 class RouteMatch:
     name: str
     target: TransferTarget
-    by: str  # "phrase:<phrase>" or "dtmf:<digit>"
+    by: str  # "phrase:<phrase>", "dtmf:<digit>", "model:<probability>" or "confirmed"
 
 
 class IntentRules:
@@ -56,12 +54,12 @@ class IntentRules:
         name = self._digits.get(digit)
         return RouteMatch(name, self.targets[name], f"dtmf:{digit}") if name else None
 
-    def allowed(self, name: str) -> RouteMatch | None:
-        """A target named by something less trusted than the rules (an LLM tool call)."""
+    def allowed(self, name: str, by: str = "model") -> RouteMatch | None:
+        """A target named by something less trusted than the rules (the model's choice)."""
         key = normalise(name).replace(" ", "_")
         for candidate, target in self.targets.items():
             if normalise(candidate).replace(" ", "_") == key:
-                return RouteMatch(candidate, target, "tool")
+                return RouteMatch(candidate, target, by)
         return None
 
     def describe(self) -> str:
@@ -72,8 +70,9 @@ class IntentRules:
         return ", ".join(names[:-1]) + " or " + names[-1]
 
 
-def asks_for_transfer(text: str) -> bool:
-    return bool(_TRANSFER_REQUEST.search(normalise(text)))
+def says_goodbye(text: str) -> bool:
+    """Ends with goodbye: an instant rule (the model's `goodbye` label catches the rest)."""
+    return bool(_GOODBYE.search(text.strip()))
 
 
 def asks_for_message(text: str) -> bool:

@@ -35,15 +35,16 @@ class QueueStats:
     available_members: int
 
     def estimated_wait_seconds(self, assumed_seconds_per_caller: float) -> float:
-        """Seconds a new caller would wait: none if nobody is ahead and the queue is staffed.
+        """Seconds a new caller would wait: none when nobody is ahead (never an invented wait; an
+        unstaffed queue is the desk's matter, not a wait).
 
         Member device states are not trusted here (a member dialled by URI reports 'unavailable'
         while being perfectly reachable); callers ahead and the queue's own average hold are.
         """
-        if self.callers == 0 and self.members > 0:
+        if self.callers == 0:
             return 0.0
         per_caller = self.average_hold_seconds or assumed_seconds_per_caller
-        return per_caller * max(self.callers, 1)
+        return per_caller * self.callers
 
     def as_dict(self) -> dict[str, Any]:
         return {

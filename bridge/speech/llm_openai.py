@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 
 import aiohttp
+import structlog
 
-from bridge.speech.llm import ChatMessage
+from bridge.speech.llm import ANSWER, ChatMessage, LabelScores, label_of
+
+log = structlog.get_logger(__name__)
 
 
 class OpenAiCompatibleError(Exception):
@@ -39,11 +42,39 @@ class OpenAiCompatibleModel:
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout_seconds, sock_read=timeout_seconds)
         self._session: aiohttp.ClientSession | None = None
 
-    async def prefill(self, messages: list[ChatMessage]) -> None:
+    async def prefill(self, messages: list[ChatMessage], everywhere: bool = False) -> None:
         """The server owns its cache; nothing to do here."""
 
-    async def reply(self, messages: list[ChatMessage], go: threading.Event | None = None) -> AsyncGenerator[str, None]:
-        """Stream from the server; `go` is ignored (the model does not share our CPU)."""
+    async def labelled_reply(
+        self, messages: list[ChatMessage], labels: Sequence[str], go: threading.Event | None = None
+    ) -> AsyncGenerator[LabelScores | str, None]:
+        """A server cannot be made to score our labels, so its reply's first word is parsed: a word
+        not on the list makes the turn an answer (logged). `go` is ignored (not our CPU)."""
+        text = ""
+        parsed: tuple[LabelScores, str] | None = None
+        async for piece in self._stream(messages):
+            if parsed is None:
+                text += piece
+                parsed = label_of(text, labels)
+                if parsed is None:
+                    continue
+                scores, rest = parsed
+                if scores.off_list:
+                    log.warning("llm.label_off_list", label=scores.off_list)
+                yield scores
+                if scores.best != ANSWER:
+                    return
+                if rest:
+                    yield rest
+            else:
+                yield piece
+        if parsed is None:
+            scores, rest = label_of(text + ":", labels) or (LabelScores.of({ANSWER: 1.0}), "")
+            yield scores
+            if scores.best == ANSWER and rest:
+                yield rest
+
+    async def _stream(self, messages: list[ChatMessage]) -> AsyncGenerator[str, None]:
         body = {
             "model": self.model,
             "messages": messages,

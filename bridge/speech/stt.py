@@ -32,14 +32,17 @@ class SpeechRecognizer(Protocol):
     name: str
     sample_rate: int
 
-    def open_stream(self) -> RecognitionStream: ...
+    def open_stream(self, hints: str = "") -> RecognitionStream:
+        """A stream for one utterance; `hints` are words this call is likely to contain (the
+        business's names), for recognisers that can be biased towards them."""
 
 
 class Transcriber:
     """One utterance's transcription, fed from the event loop, decoded on the model worker."""
 
-    def __init__(self, recognizer: SpeechRecognizer, worker: ModelWorker, call_rate: int) -> None:
+    def __init__(self, recognizer: SpeechRecognizer, worker: ModelWorker, call_rate: int, hints: str = "") -> None:
         self._recognizer = recognizer
+        self._hints = hints
         self._worker = worker
         self._resampler = StreamResampler(call_rate, recognizer.sample_rate)
         self._pending: list[bytes] = []
@@ -70,5 +73,5 @@ class Transcriber:
 
     def _open(self) -> RecognitionStream:
         if self._stream is None:
-            self._stream = self._recognizer.open_stream()
+            self._stream = self._recognizer.open_stream(self._hints)
         return self._stream

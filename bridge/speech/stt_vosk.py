@@ -40,7 +40,8 @@ class VoskRecognizer:
         except Exception as error:  # noqa: BLE001 - vosk raises bare Exception on a bad model
             raise ModelFileError(f"{model_dir}: Vosk model failed to load ({error}); re-download it") from None
 
-    def open_stream(self) -> VoskStream:
+    def open_stream(self, hints: str = "") -> VoskStream:
+        """`hints` are ignored: a Vosk grammar would restrict, not bias, what it hears."""
         return VoskStream(self._vosk.KaldiRecognizer(self._model, SAMPLE_RATE))
 
 

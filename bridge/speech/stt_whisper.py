@@ -5,7 +5,8 @@ encoder time on two cores even for a two-second question. Calls are short turns,
 only a window that covers the utterance (at least 10 s, in 2 s steps): ~0.13 s, with the same
 text on our test phrases. Shorter windows (4-8 s) made tiny.en loop ("...Saturday? What are
 your opening hours") on clipped utterances. The conversation asks for the final transcript speculatively at the first
-pause, so by the end of turn it is usually already done.
+pause, so by the end of turn it is usually already done. Hints (the business's own names) go in
+as Whisper's "previous text" prompt, which biases spelling and word choice towards them.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ WINDOW_STEP_FRAMES = 200
 WINDOW_MARGIN_FRAMES = 200
 MIN_WINDOW_FRAMES = 1000
 TOKENS_PER_SECOND_MAX = 6
+MAX_HINT_TOKENS = 100
 REQUIRED_FILES = ("model.bin", "config.json", "tokenizer.json")
 
 
@@ -68,10 +70,17 @@ class WhisperRecognizer:
         self._tokenizer = self._model.hf_tokenizer
         self._prompt = self._decoder_prompt(language)
 
-    def open_stream(self) -> WhisperStream:
-        return WhisperStream(self)
+    def open_stream(self, hints: str = "") -> WhisperStream:
+        return WhisperStream(self, self._hint_prompt(hints))
 
-    def transcribe(self, audio: np.ndarray) -> str:
+    def _hint_prompt(self, hints: str) -> list[int]:
+        if not hints.strip():
+            return []
+        previous = self._tokenizer.token_to_id("<|startofprev|>")
+        ids = self._tokenizer.encode(" " + hints.strip(), add_special_tokens=False).ids
+        return [previous, *ids[-MAX_HINT_TOKENS:]]
+
+    def transcribe(self, audio: np.ndarray, hint_prompt: list[int] | None = None) -> str:
         """Greedy decode of one utterance (float32, 16 kHz) over a window just long enough for it."""
         if audio.size < HOP * 10:
             return ""
@@ -87,7 +96,11 @@ class WhisperRecognizer:
             self._ctranslate2.StorageView.from_array(np.ascontiguousarray(features[None])), to_cpu=False
         )
         result: Any = self._model.model.generate(
-            encoded, [self._prompt], beam_size=1, max_length=min(224, max_tokens), suppress_blank=True
+            encoded,
+            [[*(hint_prompt or []), *self._prompt]],
+            beam_size=1,
+            max_length=min(224, max_tokens),
+            suppress_blank=True,
         )
         return str(self._tokenizer.decode(result[0].sequences_ids[0])).strip()
 
@@ -106,8 +119,9 @@ class WhisperRecognizer:
 
 
 class WhisperStream:
-    def __init__(self, recognizer: WhisperRecognizer) -> None:
+    def __init__(self, recognizer: WhisperRecognizer, hint_prompt: list[int] | None = None) -> None:
         self._recognizer = recognizer
+        self._hint_prompt = hint_prompt
         self._chunks: list[bytes] = []
         self._decoded_bytes = -1
         self._text = ""
@@ -123,6 +137,6 @@ class WhisperStream:
         self._chunks = [audio]
         if len(audio) != self._decoded_bytes:
             samples = np.frombuffer(audio, dtype=np.int16).astype(np.float32) / 32768.0
-            self._text = self._recognizer.transcribe(samples)
+            self._text = self._recognizer.transcribe(samples, self._hint_prompt)
             self._decoded_bytes = len(audio)
         return self._text

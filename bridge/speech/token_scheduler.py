@@ -17,9 +17,10 @@ import itertools
 import threading
 from collections.abc import AsyncGenerator, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 IDLE_POLL_SECONDS = 0.01
+T = TypeVar("T")
 _DONE = object()
 
 
@@ -35,7 +36,7 @@ class Slot:
 
 @dataclass
 class _Job:
-    start: Callable[[Any], Iterator[str]]
+    start: Callable[[Any], Iterator[Any]]
     history: list[Any]
     emit: Callable[[object], object]
     go: threading.Event | None
@@ -44,7 +45,7 @@ class _Job:
     pin: Slot | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
     slot: Slot | None = None
-    steps: Iterator[str] | None = None
+    steps: Iterator[Any] | None = None
     produced: int = 0
 
     def runnable(self) -> bool:
@@ -66,7 +67,7 @@ class TokenScheduler:
 
     async def stream(
         self,
-        start: Callable[[Any], Iterator[str]],
+        start: Callable[[Any], Iterator[Any]],
         history: list[Any],
         go: threading.Event | None = None,
         background: bool = False,

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from bridge.agent_config import DEFAULT_PERSONAS, ConversationConfig, PersonaConfig
 from bridge.conversation.agent import Agent
 from bridge.media.codecs import rms
 from bridge.routing.services import RoutingServices
-from bridge.speech.llm import ChatMessage
+from bridge.speech.llm import ChatMessage, LabelScores
 from bridge.speech.tts import Speaker
 from bridge.speech.workers import ModelWorker
 from tests.support.audio import tone
@@ -35,7 +35,7 @@ class ScriptedRecognizer:
     sample_rate: int = 16000
     opened: int = 0
 
-    def open_stream(self) -> ScriptedStream:
+    def open_stream(self, hints: str = "") -> ScriptedStream:
         text = self.transcripts[min(self.opened, len(self.transcripts) - 1)]
         self.opened += 1
         return ScriptedStream(text)
@@ -58,20 +58,31 @@ class ScriptedStream:
 
 @dataclass
 class ScriptedLanguageModel:
-    """Streams a fixed reply word by word; records the histories it was asked about."""
+    """Chooses scripted labels (one per turn, the last repeats), then streams a fixed answer word by
+    word when the label is 'answer'; records the prompts it was asked about."""
 
     reply_text: str = "We open at nine, and we close at five. See you soon."
     token_delay: float = 0.01
     fail_with: Exception | None = None
+    labels: list[dict[str, float]] = field(default_factory=lambda: [{"answer": 1.0}])
     name: str = "scripted"
     requests: list[list[ChatMessage]] = field(default_factory=list)
+    offered: list[tuple[str, ...]] = field(default_factory=list)
     cancelled: int = 0
 
-    async def prefill(self, messages: list[ChatMessage]) -> None:
+    async def prefill(self, messages: list[ChatMessage], everywhere: bool = False) -> None:
         return None
 
-    async def reply(self, messages: list[ChatMessage], go: threading.Event | None = None) -> AsyncGenerator[str, None]:
+    async def labelled_reply(
+        self, messages: list[ChatMessage], labels: Sequence[str], go: threading.Event | None = None
+    ) -> AsyncGenerator[LabelScores | str, None]:
         self.requests.append(messages)
+        self.offered.append(tuple(labels))
+        scores = LabelScores.of(self.labels[min(len(self.requests), len(self.labels)) - 1])
+        await asyncio.sleep(self.token_delay)
+        yield scores
+        if scores.best != "answer":
+            return
         finished = False
         try:
             for index, word in enumerate(self.reply_text.split(" ")):

@@ -14,7 +14,8 @@
   };
   const POLL_MS = 500;
   const STAGES = [
-    ["endpoint", "end of turn"], ["stt_final", "transcript"], ["llm_first_token", "model"],
+    ["endpoint", "end of turn"], ["stt_final", "transcript"], ["decision", "decision"],
+    ["llm_first_token", "model"],
     ["tts_first_audio", "voice"], ["first_frame_out", "first sound"],
   ];
 

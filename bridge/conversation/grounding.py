@@ -1,0 +1,146 @@
+"""The check every spoken answer passes: no day, time, price, number or name that the agent was
+not given.
+
+A small model asked "are you open on Sunday?" or "how much is the fibre plan?" will happily say
+"yes" or "$10"; a misheard "Hello" became a business called "Tolo". So before a sentence of an
+answer is voiced, its specifics are looked up: numbers (digits and number words, so prices and
+times too) and day or month names must appear in the persona's knowledge or the caller's own
+words; names (capitalised words) must appear in the knowledge, and a capitalised word that only
+the caller said is never repeated back as if it were a fact. Anything else is an invention, and
+the caller hears the persona's honest `unknown_answer` instead.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bridge.conversation.clauses import ClauseSplitter
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z'-]*|\d+(?:[.,:]\d+)*")
+_DAYS = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "weekend", "weekday"}
+_MONTHS = {
+    "january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+    "november", "december",
+}  # fmt: skip
+_NUMBER_WORDS = {
+    "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
+    "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13", "fourteen": "14",
+    "fifteen": "15", "sixteen": "16", "seventeen": "17", "eighteen": "18", "nineteen": "19", "twenty": "20",
+    "thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70", "eighty": "80", "ninety": "90",
+    "hundred": "100", "thousand": "1000", "noon": "12", "midnight": "12",
+}  # fmt: skip
+# "one" is mostly a pronoun ("the one you need"); it is a number only as digits.
+_NOT_NUMBERS = {"one"}
+# Capitalised at a sentence start or as a title: never a name by themselves.
+_COMMON = {
+    "i", "i'm", "i'll", "i've", "i'd", "a", "an", "the", "we", "we're", "we'll", "our", "you", "your", "yes", "no",
+    "sorry", "sure", "hello", "hi", "thanks", "thank", "please", "unfortunately", "of", "ok", "okay", "it", "it's",
+    "that", "this", "there", "they", "he", "she", "mr", "mrs", "ms", "dr", "am", "pm", "a.m", "p.m", "us", "let",
+    "certainly", "great", "absolutely", "good", "well", "however", "but", "and", "or", "so", "if", "for", "to",
+    "at", "on", "in", "is", "are", "can", "could", "would", "will", "do", "does", "what", "how", "when", "where",
+    "who", "why", "which", "all", "my", "me", "oh", "right", "just", "also", "as", "not", "here",
+}  # fmt: skip
+
+
+def _numbers(text: str) -> set[str]:
+    found: set[str] = set()
+    for word in _WORD.findall(text):
+        lower = word.lower()
+        if word[0].isdigit():
+            found.update(part.lstrip("0") or "0" for part in re.split(r"[.,:]", word))
+        elif lower in _NUMBER_WORDS and lower not in _NOT_NUMBERS:
+            found.add(_NUMBER_WORDS[lower])
+    return found
+
+
+def _lower_words(text: str) -> set[str]:
+    """Lowercase words; day names also without a plural s ("Sundays" is about Sunday)."""
+    words = {word.lower().strip("'") for word in _WORD.findall(text)}
+    return words | {word[:-1] for word in words if word.endswith("s") and word[:-1] in _DAYS}
+
+
+@dataclass(frozen=True, slots=True)
+class Grounding:
+    """What one persona may state. `knowledge`: its prompt and facts (PersonaConfig.knowledge)."""
+
+    knowledge: str
+
+    def unsupported(self, sentence: str, caller: str = "", caller_name: str | None = None) -> list[str]:
+        """The specifics in `sentence` that neither the knowledge nor the caller gave ([] = fine)."""
+        known_words = _lower_words(self.knowledge)
+        caller_words = _lower_words(caller)
+        allowed_numbers = _numbers(self.knowledge) | _numbers(caller)
+        problems = [f"number {n}" for n in sorted(_numbers(sentence) - allowed_numbers)]
+        for word in _lower_words(sentence) & (_DAYS | _MONTHS):
+            if word not in known_words and word not in caller_words:
+                problems.append(f"day {word}")
+        names = set(_lower_words(caller_name or ""))
+        for word, starts_sentence in _capitalised(sentence):
+            lower = word.lower()
+            if lower.endswith("s") and lower[:-1] in _DAYS:
+                continue
+            if lower in _COMMON or lower in _DAYS or lower in _MONTHS or lower in names or lower in known_words:
+                continue
+            if starts_sentence and lower not in caller_words:
+                continue  # an ordinary word opening a sentence ("Parking is free")
+            problems.append(f"name {word}")
+        return problems
+
+
+def _capitalised(sentence: str) -> list[tuple[str, bool]]:
+    """Capitalised words, and whether each opens a sentence (where any word is capitalised)."""
+    words = []
+    for match in re.finditer(r"[A-Za-z][A-Za-z'-]*", sentence):
+        word = match.group()
+        if word[0].isupper():
+            before = sentence[: match.start()].rstrip()
+            words.append((word, not before or before[-1] in ".!?:;\"'"))
+    return words
+
+
+class GroundedAnswer:
+    """Cuts an answer's stream into speakable clauses and lets through only grounded ones.
+
+    The first clause that states something unsupported is replaced by the persona's honest
+    fallback and ends the answer (`fell_back`); what was already said stays said.
+    """
+
+    def __init__(self, grounding: Grounding, fallback: str, caller: str, caller_name: str | None = None) -> None:
+        self._grounding = grounding
+        self._fallback = fallback
+        self._caller = caller
+        self._caller_name = caller_name
+        self._splitter = ClauseSplitter()
+        self.text = ""
+        self.fell_back = False
+        self.rejected: list[str] = []
+
+    @property
+    def done(self) -> bool:
+        return self.fell_back
+
+    def feed(self, piece: str) -> list[str]:
+        return self._check(self._splitter.feed(piece))
+
+    def flush(self) -> list[str]:
+        clauses = self._check(self._splitter.flush())
+        if not self.text and not self.fell_back:  # the model said nothing at all
+            self.fell_back = True
+            return [self._fallback]
+        return clauses
+
+    def _check(self, clauses: list[str]) -> list[str]:
+        passed = []
+        for clause in clauses:
+            if self.fell_back:
+                break
+            problems = self._grounding.unsupported(clause, self._caller, self._caller_name)
+            if problems:
+                self.rejected += problems
+                self.fell_back = True
+                passed.append(self._fallback)
+                break
+            passed.append(clause)
+            self.text = f"{self.text} {clause}".strip()
+        return passed
