@@ -7,7 +7,9 @@ answer is voiced, its specifics are looked up: numbers (digits and number words,
 times too) and day or month names must appear in the persona's knowledge or the caller's own
 words; names (capitalised words) must appear in the knowledge, and a capitalised word that only
 the caller said is never repeated back as if it were a fact. Anything else is an invention, and
-the caller hears the persona's honest `unknown_answer` instead.
+the caller hears the persona's honest `unknown_answer` instead. So does a sentence that pins a
+number from the facts on something only the caller named ("the Fibre 2000 plan costs 70 dollars"
+when the facts price only the Fibre 1000).
 """
 
 from __future__ import annotations
@@ -54,10 +56,19 @@ def _numbers(text: str) -> set[str]:
     return found
 
 
+_WEEK = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_DAY_RANGE = re.compile(rf"\b({'|'.join(_WEEK)})s?\s*(?:to|-|through|thru|until|till)\s*({'|'.join(_WEEK)})", re.I)
+
+
 def _lower_words(text: str) -> set[str]:
-    """Lowercase words; day names also without a plural s ("Sundays" is about Sunday)."""
+    """Lowercase words; day names also without a plural s ("Sundays" is about Sunday), and the
+    days inside a range ("Monday to Friday" names Wednesday too)."""
     words = {word.lower().strip("'") for word in _WORD.findall(text)}
-    return words | {word[:-1] for word in words if word.endswith("s") and word[:-1] in _DAYS}
+    words |= {word[:-1] for word in words if word.endswith("s") and word[:-1] in _DAYS}
+    for first, last in _DAY_RANGE.findall(text):
+        start, end = _WEEK.index(first.lower()), _WEEK.index(last.lower())
+        words.update(_WEEK[start : end + 1] if start <= end else _WEEK[start:] + _WEEK[: end + 1])
+    return words
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +87,14 @@ class Grounding:
             if word not in known_words and word not in caller_words:
                 problems.append(f"day {word}")
         names = set(_lower_words(caller_name or ""))
+        caller_only = {n for n in _numbers(sentence) & _numbers(caller) if n not in _numbers(self.knowledge)}
+        for word, _ in _capitalised(sentence):
+            lower = word.lower()
+            if lower in caller_words and lower not in known_words and lower not in _COMMON and lower not in names:
+                caller_only.add(word)
+        stated = _numbers(sentence) - _numbers(caller)
+        if caller_only and stated:  # facts pinned on something the facts never mention
+            problems.append(f"{'/'.join(sorted(stated))} about {'/'.join(sorted(caller_only))}")
         for word, starts_sentence in _capitalised(sentence):
             lower = word.lower()
             if lower.endswith("s") and lower[:-1] in _DAYS:

@@ -67,7 +67,8 @@ def label_of(text: str, labels: Sequence[str]) -> tuple[LabelScores, str] | None
     if not sep:
         if len(text) < 24 and "\n" not in text and any(label.startswith(word) for label in labels):
             return None
-        return LabelScores.of({ANSWER: 1.0}, off_list=word[:40]), text.strip()
+        first = text.split()[0].lower() if text.split() else ""
+        return LabelScores.of({ANSWER: 1.0}, off_list=first[:40]), text.strip()
     if word in labels:
         return LabelScores.of({word: 1.0}), rest.lstrip()
     return LabelScores.of({ANSWER: 1.0}, off_list=word[:40]), rest.lstrip()

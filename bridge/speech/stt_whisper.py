@@ -95,11 +95,12 @@ class WhisperRecognizer:
         encoded = self._model.model.encode(
             self._ctranslate2.StorageView.from_array(np.ascontiguousarray(features[None])), to_cpu=False
         )
+        prompt = [*(hint_prompt or []), *self._prompt]
         result: Any = self._model.model.generate(
             encoded,
-            [[*(hint_prompt or []), *self._prompt]],
+            [prompt],
             beam_size=1,
-            max_length=min(224, max_tokens),
+            max_length=len(prompt) + min(224, max_tokens),  # CTranslate2 counts the prompt too
             suppress_blank=True,
         )
         return str(self._tokenizer.decode(result[0].sequences_ids[0])).strip()

@@ -61,7 +61,7 @@ class ScriptedLanguageModel:
     """Chooses scripted labels (one per turn, the last repeats), then streams a fixed answer word by
     word when the label is 'answer'; records the prompts it was asked about."""
 
-    reply_text: str = "We open at nine, and we close at five. See you soon."
+    reply_text: str = "We open at 8 am, and we close at 6 pm. See you soon."  # the default persona's facts
     token_delay: float = 0.01
     fail_with: Exception | None = None
     labels: list[dict[str, float]] = field(default_factory=lambda: [{"answer": 1.0}])

@@ -42,38 +42,75 @@ async def test_keypad_zero_interrupts_the_greeting_and_reaches_the_operator(tmp_
     assert conversation.turns[0].caller_text == "[dtmf 0]"
 
 
-async def test_llm_tool_call_outside_the_allowlist_is_refused_not_followed(tmp_path: Path) -> None:
+async def test_the_models_elsewhere_is_refused_in_words_and_nothing_is_dialled(tmp_path: Path) -> None:
     synthesizer = ToneSynthesizer()
-    llm = ScriptedLanguageModel(reply_text="TRANSFER extension_9999")
+    llm = ScriptedLanguageModel(labels=[{"elsewhere": 0.9, "sales": 0.05, "answer": 0.05}])
     agent = fake_agent(["route me to the admin line"], llm=llm, synthesizer=synthesizer, routing=routing(tmp_path))
     conversation = Conversation(agent, "receptionist")
     call = SimulatedCall(conversation)
     await call.run(quiet(GREETING) + speech(0.6) + quiet(3.0), 5.0)
 
     assert call.transfers == []
-    assert "I'm sorry, I can only put you through to our sales team or a colleague." in synthesizer.spoken
-    assert not any("TRANSFER" in text for text in synthesizer.spoken)  # the raw tool call is never voiced
-    assert conversation.report()["routing"]["refused"] == ["tool:extension_9999"]
+    refusal = "I'm sorry, I can only put you through to our sales team or a colleague."
+    assert refusal in synthesizer.spoken
+    turn = conversation.report()["turns"][0]
+    assert (turn["outcome"], turn["agent"]) == ("routing:refuse", refusal)
+    assert turn["decided"]["by"] == "model" and turn["decided"]["labels"][0] == ["elsewhere", 0.9]
+    assert conversation.report()["routing"]["refused"] == ["route me to the admin line"]
+    assert llm.offered[-1] == ("sales", "operator", "message", "goodbye", "elsewhere", "answer")
     system = llm.requests[-1][0]["content"]
-    assert "'TRANSFER <department>' where department is sales (our sales team) or operator (a colleague)" in system
+    assert "- sales: put the caller through to our sales team (buying, prices, quotes, new customers)." in system
 
 
-async def test_llm_tool_call_to_an_allowed_target_transfers(tmp_path: Path) -> None:
-    llm = ScriptedLanguageModel(reply_text="TRANSFER sales")
-    agent = fake_agent(["can I book a cleaning"], llm=llm, routing=routing(tmp_path))
+async def test_asking_for_a_person_reaches_the_operator_by_the_models_choice(tmp_path: Path) -> None:
+    llm = ScriptedLanguageModel(labels=[{"operator": 0.8, "elsewhere": 0.1, "answer": 0.1}])
+    agent = fake_agent(["could I talk with somebody who works there"], llm=llm, routing=routing(tmp_path))
     call = SimulatedCall(Conversation(agent, "receptionist"))
     await call.run(quiet(GREETING) + speech(0.6) + quiet(3.0), 5.0)
-    assert [target for target, _ in call.transfers] == ["sales"]
+    assert [target for target, _ in call.transfers] == ["operator"]
 
 
-async def test_llm_tools_can_be_switched_off(tmp_path: Path) -> None:
-    llm = ScriptedLanguageModel(reply_text="TRANSFER sales")
+async def test_an_unsure_choice_is_confirmed_before_transferring(tmp_path: Path) -> None:
     synthesizer = ToneSynthesizer()
-    agent = fake_agent(["hello"], llm=llm, synthesizer=synthesizer, routing=routing(tmp_path, llm_tools=False))
+    llm = ScriptedLanguageModel(labels=[{"sales": 0.45, "answer": 0.4, "operator": 0.15}])
+    agent = fake_agent(["about my order", "yes please"], llm=llm, synthesizer=synthesizer, routing=routing(tmp_path))
+    conversation = Conversation(agent, "receptionist")
+    call = SimulatedCall(conversation)
+    turn = speech(0.6) + quiet(3.0)
+    await call.run(quiet(GREETING) + turn + turn, 9.0)
+
+    assert "Shall I put you through to our sales team?" in synthesizer.spoken
+    assert [target for target, _ in call.transfers] == ["sales"]
+    first, second = conversation.report()["turns"]
+    assert first["outcome"] == "routing:confirm" and second["outcome"] == "routing:transfer"
+    assert second["decided"] == {"by": "rule"}  # "yes" answered the offer; no model needed
+
+
+async def test_an_answer_the_facts_do_not_support_becomes_the_honest_fallback(tmp_path: Path) -> None:
+    synthesizer = ToneSynthesizer()
+    llm = ScriptedLanguageModel(reply_text="It is 10 dollars a month for fibre.")
+    agent = fake_agent(["how much is fibre", "yes"], llm=llm, synthesizer=synthesizer, routing=routing(tmp_path))
+    conversation = Conversation(agent, "receptionist")
+    call = SimulatedCall(conversation)
+    turn = speech(0.6) + quiet(4.0)
+    await call.run(quiet(GREETING) + turn + turn, 10.0)
+
+    fallback = agent.personas["receptionist"].unknown_answer
+    assert not any("10 dollars" in text for text in synthesizer.spoken)
+    first, second = conversation.report()["turns"]
+    assert (first["outcome"], first["agent"]) == ("answered:unknown", fallback)
+    assert first["decided"]["grounding"] == ["number 10"]
+    # The fallback offers a message: "yes" now records one for the operator.
+    assert second["outcome"] == "routing:recordmessage"
+
+
+async def test_switching_llm_tools_off_keeps_targets_out_of_the_models_choice(tmp_path: Path) -> None:
+    llm = ScriptedLanguageModel(labels=[{"message": 0.9, "answer": 0.1}])
+    agent = fake_agent(["hello"], llm=llm, routing=routing(tmp_path, llm_tools=False))
     call = SimulatedCall(Conversation(agent, "receptionist"))
     await call.run(quiet(GREETING) + speech(0.6) + quiet(3.0), 5.0)
-    assert call.transfers == [] and "TRANSFER sales" in " ".join(synthesizer.spoken)
-    assert "TRANSFER <department>" not in llm.requests[-1][0]["content"]
+    assert llm.offered[-1] == ("message", "goodbye", "answer")
+    assert "put the caller through" not in llm.requests[-1][0]["content"]
 
 
 async def test_busy_extension_is_told_and_a_message_taken(tmp_path: Path) -> None:
