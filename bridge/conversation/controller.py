@@ -28,7 +28,7 @@ from bridge.conversation.understanding import Decided, Understanding
 from bridge.media.codecs import Codec, rms
 from bridge.media.playout import PlayoutQueue
 from bridge.pipelines.base import CallControl
-from bridge.routing.desk import Action, Confirm, Goodbye, MessageTaken, RecordMessage, Refuse, Transfer
+from bridge.routing.desk import Action, Confirm, FrontDesk, Goodbye, MessageTaken, RecordMessage, Refuse, Transfer
 from bridge.routing.messages import CallerMessage
 from bridge.routing.webhooks import Webhooks
 from bridge.routing_config import ELSEWHERE, MESSAGE
@@ -79,6 +79,7 @@ class Conversation:
         self._hints = agent.hints(self.persona_name)
         self._understanding = Understanding(agent.llm, agent.prompt(self.persona_name), self.persona, self._desk)
         self._transferring = False
+        self._desk_before: FrontDesk | None = None
         self._message_audio: bytearray | None = None
         self._caller_notes = ""
         self._log = log.bind(persona=self.persona_name)
@@ -172,11 +173,15 @@ class Conversation:
             return
         self._turn.marks.clear()
         reply = Reply(self.agent.speaker, self._rate, self._output, self._turn)
+        self._desk_before = self._desk.snapshot() if self._desk is not None else None
         self._set_reply(reply, self._respond(self._turn, self._transcriber, reply))
 
     def _discard_prepared_reply(self) -> None:
+        """The caller went on: forget the speculative answer and what deciding it changed."""
         if self._reply is not None and not self._reply.released.is_set():
             self._cancel_reply()
+            if self._desk is not None and self._desk_before is not None:
+                self._desk.restore(self._desk_before)
             if self._turn is not None:
                 self._turn.marks.clear()
 
@@ -260,6 +265,7 @@ class Conversation:
         reply.close()
         if decided.answer is not None and decided.answer.fell_back:
             turn.outcome = "answered:unknown"
+        turn.decided = decided.as_dict()
         self._understanding.after_answer(decided)
         turn.agent_text = reply.text
         self._remember(text, agent_turn(ANSWER, reply.text))

@@ -80,7 +80,7 @@ def build_prompt(
     lines += ["", "Start every reply with one of these labels:"]
     for name, target in targets.items():
         what = f" ({target.handles})" if target.handles else ""
-        lines.append(f"- {name}: put the caller through to {target.description}{what}.")
+        lines.append(f"- {name}: the caller wants to be put through to {target.description}{what}.")
     if MESSAGE in labels:
         lines.append(f"- {MESSAGE}: the caller wants to leave a message or to be called back.")
     lines.append(f"- {GOODBYE}: the caller is finished or says goodbye.")
@@ -128,12 +128,16 @@ def hearing_hints(persona: PersonaConfig, routing: RoutingConfig | None) -> str:
     """The business's own words for the recogniser's prompt: its names (capitalised words of the
     prompt and facts) and where callers can be sent. Whisper spells what it was primed with."""
     names: list[str] = []
-    for word in re.findall(r"\b[A-Z][A-Za-z'-]+\b", persona.knowledge()):
-        if word not in names and word.lower() not in _NOT_HINTS:
-            names.append(word)
-    places = [target.description for target in routing.targets.values()] if routing is not None else []
-    return ", ".join([*names[:30], *places])
+    for match in re.finditer(r"(^|[.:!?]\s+)?\b([A-Z][A-Za-z'-]+(?:\s+[A-Z][A-Za-z'-]+)*)", persona.knowledge(), re.M):
+        opens_sentence, name = match.group(1) is not None, match.group(2)
+        if opens_sentence and " " not in name:
+            continue  # a capitalised first word is usually just a word ("Opening hours")
+        if name not in names and name.lower() not in _NOT_HINTS:
+            names.append(name)
+    return ", ".join(names[:20]) + "." if names else ""
 
 
 # Capitalised in prompts and facts, but no help to the recogniser.
-_NOT_HINTS = {"you", "the", "a", "an", "facts", "opening", "address", "price", "closed", "our", "we", "if", "answer"}
+_NOT_HINTS = {
+    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "i", "you", "we", "our",
+}  # fmt: skip

@@ -11,7 +11,7 @@ never touches the call itself.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 from bridge.routing.intents import (
@@ -138,6 +138,14 @@ class FrontDesk:
         if confidence >= self.config.confirm_below:
             return await self._route(match)
         return self._confirm(match, second)
+
+    def snapshot(self) -> FrontDesk:
+        """A copy of the dialogue state, to undo a decision made on words the caller went on from."""
+        return replace(self, heard=list(self.heard), refused=list(self.refused))
+
+    def restore(self, snapshot: FrontDesk) -> None:
+        for name in ("state", "pending", "caller_name", "intent", "heard", "refused", "stats"):
+            setattr(self, name, getattr(snapshot, name))
 
     def offer_message(self) -> None:
         """The agent said it cannot answer and offered a message: a 'yes' now records one."""

@@ -168,6 +168,8 @@ async def test_queue_wait_is_told_and_a_message_is_taken(
     asterisk: AsteriskInstance, workdir: Path, agent: Agent
 ) -> None:
     messages = workdir / "messages"
+    # Someone logged in (who never answers) and one caller ahead: a real wait to tell.
+    await queue_members(asterisk, "sales", "Local/nobody@bridge-tests")
     await asyncio.to_thread(asterisk.cli, "channel originate Local/wait-sales@bridge-tests application Wait 90")
     try:
         audio = (
@@ -190,6 +192,7 @@ async def test_queue_wait_is_told_and_a_message_is_taken(
             record = only_record(service)
     finally:
         await asyncio.to_thread(asterisk.cli, "channel request hangup all", check=False)
+        await clear_queue(asterisk, "sales", "Local/nobody@bridge-tests")
 
     routing = record.conversation["routing"]
     assert routing["queue_stats"]["callers"] == 1, routing
@@ -203,6 +206,25 @@ async def test_queue_wait_is_told_and_a_message_is_taken(
     # Whisper tiny on 8 kHz sometimes hears "wait" as another word (seen in CI): the wait is also
     # asserted from the record above (queue_stats); here the spoken offer must name the minutes too.
     assert "message" in offer and {"wait", "minutes", "minute", "3", "three"} & offer, offer
+
+
+async def test_a_queue_nobody_is_logged_in_to_gets_an_honest_offer_not_a_wait(
+    asterisk: AsteriskInstance, workdir: Path, agent: Agent
+) -> None:
+    audio = silence(5.0) + caller_says("Sales please.") + silence(9.0)
+    async with running_bridge(asterisk, agent=agent) as service:
+        _, wire = await place_call(asterisk, workdir, audio, "unstaffed")
+        await wait_for_finished_calls(service, 1)
+        record = only_record(service)
+
+    routing = record.conversation["routing"]
+    assert routing["queue_stats"]["members"] == 0 and routing["queue_stats"]["callers"] == 0, routing
+    (turn,) = [turn for turn in record.conversation["turns"] if turn["caller"]]
+    assert turn["agent"].startswith("Nobody from our sales team is free right now."), turn
+    assert "minute" not in turn["agent"]
+    assert record.transfer == {}, record.transfer
+    offer = await hear(agent, wire.received_between(wire.first_sent_voice(after=4.0), 99.0))
+    assert {"nobody", "free", "message"} & offer, offer
 
 
 async def test_prompt_injection_cannot_send_the_call_outside_the_allowlist(

@@ -226,3 +226,12 @@ def test_messages_are_stored_with_transcript_and_audio(tmp_path: Path) -> None:
     assert (tmp_path / "messages" / stored["audio"]).stat().st_size == 16044
     assert box.list() == [stored]
     assert not list((tmp_path / "messages").glob("*.partial"))
+
+
+async def test_a_decision_on_words_the_caller_went_on_from_can_be_undone() -> None:
+    front = desk(None)
+    await front.on_decision("my order", scores(sales=0.5, answer=0.5))
+    before = front.snapshot()
+    assert isinstance(await front.on_words("yes"), Transfer) and front.state == "idle"
+    front.restore(before)
+    assert front.state == "offered_transfer" and front.heard == [] and front.pending is not None
