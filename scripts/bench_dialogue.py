@@ -53,7 +53,7 @@ from bridge.logs import configure_logging
 from bridge.media.codecs import codec_for
 from bridge.media.resample import resample_pcm16
 from bridge.models.paths import cache_root
-from bridge.routing.desk import Confirm, Goodbye, MessageTaken, RecordMessage, Refuse, Speak, Transfer
+from bridge.routing.desk import Clarify, Confirm, Goodbye, MessageTaken, RecordMessage, Refuse, Speak, Transfer
 from bridge.routing.intents import normalise
 from bridge.routing.services import RoutingServices
 from bridge.speech.llm import LanguageModel
@@ -223,6 +223,8 @@ def _outcome(action: object, pending: str) -> tuple[str, bool]:
         return "message", False
     if isinstance(action, Goodbye):
         return "goodbye", False
+    if isinstance(action, Clarify):
+        return "clarify", False
     if isinstance(action, Speak) and pending:  # a queue wait or nobody free: offered for the target
         return pending, False
     return "answer", False
@@ -346,7 +348,7 @@ def _pct(right: int, total: int) -> str:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default="qwen2.5-coder-1.5b", help="qwen2.5-coder-0.5b | qwen2.5-coder-1.5b | a .gguf")
+    parser.add_argument("--model", default="qwen2.5-coder-1.5b", help="qwen2.5-coder-0.5b | -1.5b | a .gguf")
     parser.add_argument("--stt", default="tiny", help="tiny (Whisper tiny.en) | base (Whisper base) | a model dir")
     parser.add_argument("--typed", action="store_true", help="skip speech: decide on the typed text")
     parser.add_argument("--no-bias", action="store_true", help="do not prime the STT with the business's words")
@@ -361,6 +363,7 @@ async def main() -> None:
     models = load_models(args)
     print(f"machine: {os.cpu_count()} cores; models loaded in {time.monotonic() - started:.1f} s", flush=True)
     results: list[Result] = []
+    calls_results: list[Result] = []
     for business in load_dev_set(args.business):
         agent = business_agent(business, models, bias=not args.no_bias)
         prefill_started = time.monotonic()
@@ -369,7 +372,67 @@ async def main() -> None:
         print(f"{business.name}: {len(cases)} cases (prompt + phrases ready in "
               f"{time.monotonic() - prefill_started:.1f} s)", flush=True)  # fmt: skip
         results += await run_cases(agent, cases, args)
+        if args.calls:
+            called = await run_calls(business, agent, random.Random(7).sample(cases, min(args.calls, len(cases))))
+            calls_results.extend(called)
+    if calls_results:
+        print(f"\nthrough Asterisk + sipp ({len(calls_results)} calls):")
+        print("  " + report(calls_results, args.verbose).replace("dialogue:", "calls:"))
+        print()
     print(report(results, args.verbose))
+
+
+async def run_calls(business: Business, agent: Agent, cases: list[Case]) -> list[Result]:
+    """The same cases as real calls: sipp -> a private Asterisk -> the bridge service; each
+    outcome read back from the call record (the transfer, or the turn's words)."""
+    from bridge.app.service import BridgeService
+    from scripts.bench_media import bench_config, start_private_asterisk
+    from tests.integration.conftest import wait_for_finished_calls
+    from tests.support.pcap import write_rtp_pcap
+    from tests.support.sipp import SippCaller
+
+    workdir, asterisk = start_private_asterisk("bench-dialogue-")
+    raw = bench_config(asterisk, "agent").model_dump(mode="json")
+    raw["personas"] = business.config.model_dump(mode="json")["personas"]
+    raw["routing"] = business.config.model_dump(mode="json")["routing"]
+    raw["routing"]["messages_dir"] = str(workdir / "messages")
+    results = []
+    try:
+        service = BridgeService(parse_config(raw), None, agent)
+        task = asyncio.create_task(service.run())
+        await asyncio.wait_for(service.events.connected.wait(), 120)
+        _, persona = agent.persona(agent.settings.default_persona)
+        for number, case in enumerate(cases, start=1):
+            audio = bytes(RATE * 2 * 5) + caller_audio(case) + bytes(RATE * 2 * 8)
+            pcap = workdir / f"case-{number}.pcap"
+            write_rtp_pcap(pcap, audio, codec_for("ulaw"))
+            target = ("127.0.0.1", asterisk.settings.sip_port)
+            caller = SippCaller(workdir, target, pcap, hold_ms=len(audio) // 16 + 500)
+            await caller.run(timeout=len(audio) / 16000 + 60)
+            await wait_for_finished_calls(service, number, timeout=30)
+            record = service.app.finished[-1]
+            turns = [turn for turn in record.conversation.get("turns", []) if turn.get("caller")]
+            turn = turns[0] if turns else {"caller": "", "agent": "", "outcome": "none"}
+            outcome = record.transfer.get("target") or _outcome_of_turn(turn, agent)
+            result = Result(case, turn["caller"], outcome, turn["agent"])
+            result.fell_back = turn["outcome"] == "answered:unknown"
+            _score(result, Grounding(persona.knowledge()), persona.unknown_answer)
+            results.append(result)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    finally:
+        asterisk.stop()
+    return results
+
+
+def _outcome_of_turn(turn: dict[str, Any], agent: Agent) -> str:
+    outcome = str(turn["outcome"])
+    if outcome.startswith("answered"):
+        return "answer"
+    labels = turn.get("decided", {}).get("labels") or [["answer"]]
+    kinds = {"routing:refuse": "elsewhere", "goodbye": "goodbye", "routing:recordmessage": "message",
+             "routing:clarify": "clarify"}
+    return kinds.get(outcome, str(labels[0][0]))
 
 
 async def run_cases(agent: Agent, cases: list[Case], args: argparse.Namespace) -> list[Result]:

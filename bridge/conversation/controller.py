@@ -15,7 +15,7 @@ import contextlib
 import re
 import time
 from collections.abc import Coroutine
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 
@@ -71,14 +71,15 @@ class Conversation:
         self._reply: Reply | None = None
         self._reply_task: asyncio.Task[None] | None = None
         self._unheard: list[str] = []
-        self._ending = False
+        # "talking" until a transfer is under way or the call is ending; "transferring" goes back
+        # to "talking" when the phone did not answer; "ending" is final.
+        self.phase: Literal["talking", "transferring", "ending"] = "talking"
         self._started_at = time.monotonic()
         self._idle_since = self._started_at
         self._reprompts = 0
         self._desk = agent.routing.desk(self.persona.goodbye) if agent.routing is not None else None
         self._hints = agent.hints(self.persona_name)
         self._understanding = Understanding(agent.llm, agent.prompt(self.persona_name), self.persona, self._desk)
-        self._transferring = False
         self._desk_before: FrontDesk | None = None
         self._message_audio: bytearray | None = None
         self._caller_notes = ""
@@ -118,13 +119,13 @@ class Conversation:
             self._on_signal(signal, now)
 
     def on_dtmf(self, digit: str) -> None:
-        if self._desk is None or self._ending or self._transferring:
+        if self._desk is None or self.phase != "talking":
             return
         self._log.info("turn.dtmf", digit=digit)
         self._spawn(self._on_digit(digit))
 
     async def stop(self) -> None:
-        self._ending = True
+        self.phase = "ending"
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -159,7 +160,7 @@ class Conversation:
             self._caller_finished(now, too_long=signal is Signal.TOO_LONG)
 
     def _caller_started(self, now: float) -> None:
-        if self._transferring:
+        if self.phase == "transferring":
             return
         if self._agent_speaking():
             self._barge_in(now)
@@ -169,7 +170,7 @@ class Conversation:
         self._transcriber.feed(utterance)
 
     def _prepare_reply(self) -> None:
-        if self._ending or self._turn is None or self._transcriber is None:
+        if self.phase == "ending" or self._turn is None or self._transcriber is None:
             return
         self._turn.marks.clear()
         reply = Reply(self.agent.speaker, self._rate, self._output, self._turn)
@@ -189,7 +190,7 @@ class Conversation:
         turn, transcriber = self._turn, self._transcriber
         self._endpointer.reset()
         self._turn = self._transcriber = None
-        if turn is None or transcriber is None or self._ending:
+        if turn is None or transcriber is None or self.phase == "ending":
             return
         turn.mark("endpoint", now)
         if too_long:
@@ -293,7 +294,7 @@ class Conversation:
         elif isinstance(action, MessageTaken):
             self._end("message_taken")
         elif isinstance(action, Transfer):
-            self._transferring = True
+            self.phase = "transferring"
             self._spawn(self._transfer(action))
         else:
             self._spawn(self._prefill_history())
@@ -301,7 +302,7 @@ class Conversation:
     async def _on_digit(self, digit: str) -> None:
         assert self._desk is not None
         action = await self._desk.on_digit(digit)
-        if action is None or self._ending:
+        if action is None or self.phase == "ending":
             return
         now = time.monotonic()
         self._cancel_reply()
@@ -318,10 +319,12 @@ class Conversation:
         outcome = await self._control.transfer(action.route, self._desk.variables())
         self._log.info("routing.transfer", target=action.route.name, by=action.route.by, outcome=outcome)
         if outcome in ("handed_over", "answered"):
-            self._ending = True
+            self.phase = "ending"
             self.end_reason = f"transferred:{action.route.name}"
             return
-        self._transferring = False
+        if self.phase != "transferring":
+            return  # the call ended while the phone rang
+        self.phase = "talking"
         self._speak(self._desk.transfer_failed(action.route, outcome).say, "agent:transfer_failed")
 
     async def _look_up_caller(self, webhooks: Webhooks) -> None:
@@ -434,7 +437,7 @@ class Conversation:
 
     async def _watchdog(self) -> None:
         settings = self.settings
-        while not self._ending:
+        while self.phase != "ending":
             await asyncio.sleep(WATCHDOG_SECONDS)
             now = time.monotonic()
             if now - self._started_at > settings.max_call_seconds:
@@ -450,7 +453,7 @@ class Conversation:
 
     def _is_idle(self) -> bool:
         return (
-            self._reply is None and not self._transferring and not self._endpointer.in_speech and len(self._output) == 0
+            self._reply is None and self.phase == "talking" and not self._endpointer.in_speech and len(self._output) == 0
         )
 
     async def _fail(self) -> None:
@@ -459,9 +462,9 @@ class Conversation:
 
     async def _finish(self, text: str, reason: str, hand_over: bool = False) -> None:
         """Say a last phrase, then end the call or hand it to the dialplan (a human queue)."""
-        if self._ending:
+        if self.phase == "ending":
             return
-        self._ending = True
+        self.phase = "ending"
         self._cancel_reply()
         self._output.clear()
         now = time.monotonic()
@@ -475,7 +478,7 @@ class Conversation:
         self._end(reason, hand_over)
 
     def _end(self, reason: str, hand_over: bool = False) -> None:
-        self._ending = True
+        self.phase = "ending"
         self.end_reason = reason
         self._log.info("conversation.end", reason=reason, turns=len(self.turns))
         if hand_over:

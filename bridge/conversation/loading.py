@@ -48,9 +48,9 @@ def load_recognizer(config: SttConfig) -> SpeechRecognizer:
 
         assert config.model_path is not None
         return VoskRecognizer(config.model_path)
-    from bridge.speech.stt_whisper import WhisperRecognizer, default_whisper_model
+    from bridge.speech.stt_whisper import WhisperRecognizer
 
-    path = config.model_path or default_whisper_model()
+    path = config.model_path or packaged_whisper(config.packaged)
     log.info("models.stt", backend="whisper", path=str(path))
     return WhisperRecognizer(path, threads=config.threads, compute_type=config.compute_type, language=config.language)
 
@@ -79,6 +79,16 @@ def load_language_model(config: LlmConfig, progress: Progress | None = None) -> 
         temperature=config.temperature,
         contexts=config.contexts,
     )
+
+
+def packaged_whisper(packaged: str) -> Path:
+    from bridge.speech.stt_whisper import default_whisper_model
+
+    if packaged == "whisper-base":
+        from bridge.models.whisper_base import packaged_whisper_base
+
+        return packaged_whisper_base()
+    return default_whisper_model()
 
 
 def default_llm_model(packaged: str, progress: Progress | None = None) -> Path:

@@ -74,7 +74,10 @@ def build_prompt(
         labels.append(ELSEWHERE)
     labels.append(ANSWER)
 
-    lines = [persona.system_prompt.strip()]
+    lines = [
+        persona.system_prompt.strip(),
+        "The caller's words come from speech recognition and may be misheard: go by what they most likely meant.",
+    ]
     if persona.facts:
         lines += ["", "Facts (you know nothing else about the business):", *(f"- {fact}" for fact in persona.facts)]
     lines += ["", "Start every reply with one of these labels:"]

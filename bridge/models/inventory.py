@@ -70,9 +70,10 @@ def _speech_to_text(stt: SttConfig) -> ModelFile:
         assert stt.model_path is not None
         check_vosk_dir(stt.model_path)
         return ModelFile("stt", "vosk", str(stt.model_path))
-    from bridge.speech.stt_whisper import check_whisper_dir, default_whisper_model
+    from bridge.conversation.loading import packaged_whisper
+    from bridge.speech.stt_whisper import check_whisper_dir
 
-    path = stt.model_path or default_whisper_model()
+    path = stt.model_path or packaged_whisper(stt.packaged)
     check_whisper_dir(path)
     return ModelFile("stt", "whisper", str(path))
 

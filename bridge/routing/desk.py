@@ -64,6 +64,13 @@ class Refuse:
 
 
 @dataclass(frozen=True, slots=True)
+class Clarify:
+    """Too unsure to refuse (often a misheard request): ask the caller to say it again."""
+
+    say: str
+
+
+@dataclass(frozen=True, slots=True)
 class Goodbye:
     say: str
 
@@ -80,7 +87,7 @@ class MessageTaken:
     for_target: str | None
 
 
-Action = Transfer | Confirm | Refuse | Speak | RecordMessage | MessageTaken | Goodbye
+Action = Transfer | Confirm | Refuse | Clarify | Speak | RecordMessage | MessageTaken | Goodbye
 State = Literal["idle", "offered_transfer", "offered_wait", "offered_message", "recording"]
 
 
@@ -128,8 +135,8 @@ class FrontDesk:
             return self._record_for(self.pending or self._operator())
         second = self._target(scores.runner_up, "model")
         if label == ELSEWHERE:
-            if confidence < self.config.confirm_below and second is not None:
-                return self._confirm(second, None)
+            if confidence < self.config.confirm_below:  # unsure: never refuse on a guess
+                return self._confirm(second, None) if second is not None else Clarify(CLARIFY)
             self.refused.append(text)
             return Refuse(refusal_phrase(self.rules))
         match = self.rules.allowed(label, f"model:{confidence:.2f}")
@@ -270,6 +277,7 @@ class FrontDesk:
         return stats
 
 
+CLARIFY = "Sorry, I didn't quite catch that. Who would you like to speak to?"
 MESSAGE_TAKEN = "Thank you, I have taken your message and will pass it on. Goodbye."
 
 
@@ -302,6 +310,7 @@ def fixed_phrases(rules: IntentRules) -> list[str]:
     descriptions = [target.description for target in rules.targets.values()]
     return [
         refusal_phrase(rules),
+        CLARIFY,
         MESSAGE_TAKEN,
         record_phrase("the team"),
         *(transfer_phrase(description) for description in descriptions),

@@ -12,6 +12,7 @@ as Whisper's "previous text" prompt, which biases spelling and word choice towar
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +104,7 @@ class WhisperRecognizer:
             max_length=len(prompt) + min(224, max_tokens),  # CTranslate2 counts the prompt too
             suppress_blank=True,
         )
-        return str(self._tokenizer.decode(result[0].sequences_ids[0])).strip()
+        return collapse_repeats(str(self._tokenizer.decode(result[0].sequences_ids[0])).strip())
 
     def _decoder_prompt(self, language: str) -> list[int]:
         tokenizer = self._tokenizer
@@ -117,6 +118,28 @@ class WhisperRecognizer:
                 no_timestamps,
             ]
         return [start, no_timestamps]
+
+
+def collapse_repeats(text: str) -> str:
+    """Whisper's loop ("What time do you close? What time do you close? What time do") said once.
+
+    Seen on 8 kHz synthetic speech, more often with a prompt: a sentence repeated whole, often
+    followed by the start of it again. A sentence equal to the one before, and a trailing piece
+    that is the start of the first sentence, are dropped.
+    """
+    pieces = [piece.strip() for piece in re.split(r"(?<=[.?!])\s+", text) if piece.strip()]
+    kept: list[str] = []
+    for piece in pieces:
+        if kept and _words(piece) == _words(kept[-1]):
+            continue
+        kept.append(piece)
+    if len(kept) > 1 and _words(kept[0])[: len(_words(kept[-1]))] == _words(kept[-1]):
+        kept.pop()
+    return " ".join(kept)
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", text.lower())
 
 
 class WhisperStream:

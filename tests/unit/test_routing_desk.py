@@ -10,6 +10,7 @@ import pytest
 from bridge.config import ConfigError, parse_config
 from bridge.routing.desk import (
     Action,
+    Clarify,
     Confirm,
     FrontDesk,
     Goodbye,
@@ -114,7 +115,8 @@ DECISIONS: list[tuple[LabelScores, type[Action] | None, str | None]] = [
     (scores(sales=0.45, operator=0.35, answer=0.2), Confirm, "sales"),  # offers operator as the second
     (scores(elsewhere=0.8, sales=0.2), Refuse, None),
     (scores(elsewhere=0.5, operator=0.3, answer=0.2), Confirm, "operator"),  # unsure: offer, never refuse
-    (scores(elsewhere=0.5, answer=0.5), Refuse, None),
+    (scores(elsewhere=0.6, answer=0.4), Refuse, None),
+    (scores(elsewhere=0.4, message=0.3, answer=0.3), Clarify, None),  # unsure and no target: say again
     (scores(message=0.7, answer=0.3), RecordMessage, "operator"),
     (scores(goodbye=0.8, answer=0.2), Goodbye, None),
     (scores(answer=0.7, sales=0.3), None, None),
