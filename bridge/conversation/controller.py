@@ -452,9 +452,8 @@ class Conversation:
                     self._speak(self.persona.reprompt, "agent:reprompt")
 
     def _is_idle(self) -> bool:
-        return (
-            self._reply is None and self.phase == "talking" and not self._endpointer.in_speech and len(self._output) == 0
-        )
+        talking = self.phase == "talking"
+        return self._reply is None and talking and not self._endpointer.in_speech and len(self._output) == 0
 
     async def _fail(self) -> None:
         transfer = self.settings.on_error == "transfer"
