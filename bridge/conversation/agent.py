@@ -8,6 +8,7 @@ apology still plays when the TTS backend itself is what broke.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -40,6 +41,9 @@ class Agent:
     _phrases: dict[tuple[str, int], bytes] = field(default_factory=dict)
     bias_stt: bool = True
     _prompts: dict[str, TurnPrompt] = field(default_factory=dict, init=False)  # rebuilt on reload
+    # The model's answers to the demonstration questions, by the prompt they were asked with:
+    # shared by the copies a reload makes, so an unchanged persona does not ask again.
+    _demonstrations: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     _rendering: dict[tuple[str, int], asyncio.Task[bytes]] = field(default_factory=dict)
 
     def persona(self, name: str) -> tuple[str, PersonaConfig]:
@@ -87,7 +91,7 @@ class Agent:
         on two cores, paid here once instead of on a caller's first turn."""
         for name, persona in self.personas.items():
             await self.llm.prefill(list(self.prompt(name).messages), everywhere=True)
-            demonstrations = await self._demonstrations(self.prompt(name), persona)
+            demonstrations = await self._demonstrate(self.prompt(name), persona)
             routing = self.routing.config if self.routing is not None else None
             self._prompts[name] = build_prompt(persona, routing, demonstrations)
             await self.llm.prefill(list(self.prompt(name).messages), everywhere=True)
@@ -97,9 +101,12 @@ class Agent:
             for text in fixed_phrases(self.routing.rules):
                 await self.phrase(text, rate)
 
-    async def _demonstrations(self, prompt: TurnPrompt, persona: PersonaConfig) -> tuple[tuple[str, str], ...]:
+    async def _demonstrate(self, prompt: TurnPrompt, persona: PersonaConfig) -> tuple[tuple[str, str], ...]:
         """The model answers the questions every receptionist gets, from this persona's facts;
         an answer that fails the grounding check becomes the honest unknown answer."""
+        key = json.dumps([prompt.messages, persona.knowledge()])
+        if key in self._demonstrations:
+            return self._demonstrations[key]
         answers = []
         for question in DEMONSTRATION_QUESTIONS:
             answer = GroundedAnswer(Grounding(persona.knowledge()), persona.unknown_answer, question)
@@ -109,7 +116,8 @@ class Agent:
                     clauses += answer.feed(piece)
             clauses += [] if answer.done else answer.flush()
             answers.append((question, " ".join(clauses)))
-        return tuple(answers)
+        self._demonstrations[key] = tuple(answers)
+        return self._demonstrations[key]
 
     def cached_phrase(self, text: str, rate: int) -> bytes | None:
         """Audio for `text` if it was rendered before (fixed phrases), else None: stream it instead."""

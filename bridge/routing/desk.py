@@ -136,7 +136,7 @@ class FrontDesk:
         second = self._target(scores.runner_up, "model")
         if label == ELSEWHERE:
             if confidence < self.config.confirm_below:  # unsure: never refuse on a guess
-                return self._confirm(second, None) if second is not None else Clarify(CLARIFY)
+                return self._confirm(second, None) if second is not None else Clarify(clarify_phrase(self.rules))
             self.refused.append(text)
             return Refuse(refusal_phrase(self.rules))
         match = self.rules.allowed(label, f"model:{confidence:.2f}")
@@ -277,7 +277,6 @@ class FrontDesk:
         return stats
 
 
-CLARIFY = "Sorry, I didn't quite catch that. Who would you like to speak to?"
 MESSAGE_TAKEN = "Thank you, I have taken your message and will pass it on. Goodbye."
 
 
@@ -287,6 +286,10 @@ def transfer_phrase(description: str) -> str:
 
 def refusal_phrase(rules: IntentRules) -> str:
     return f"I'm sorry, I can only put you through to {rules.describe()}."
+
+
+def clarify_phrase(rules: IntentRules) -> str:
+    return f"Sorry, I didn't quite catch that. I can put you through to {rules.describe()}, or take a message."
 
 
 def confirm_phrase(description: str, second: str | None = None) -> str:
@@ -310,7 +313,7 @@ def fixed_phrases(rules: IntentRules) -> list[str]:
     descriptions = [target.description for target in rules.targets.values()]
     return [
         refusal_phrase(rules),
-        CLARIFY,
+        clarify_phrase(rules),
         MESSAGE_TAKEN,
         record_phrase("the team"),
         *(transfer_phrase(description) for description in descriptions),

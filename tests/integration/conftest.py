@@ -138,12 +138,13 @@ async def running_bridge(
     task = asyncio.create_task(service.run())
     try:
         connected = asyncio.create_task(service.events.connected.wait())
-        await asyncio.wait([connected, task], timeout=30, return_when=asyncio.FIRST_COMPLETED)
+        # Start-up includes evaluating each persona's prompt (~10 s for a new one with the 1.5B model).
+        await asyncio.wait([connected, task], timeout=60, return_when=asyncio.FIRST_COMPLETED)
         connected.cancel()
         if task.done():
             task.result()  # start-up failed: raise its error here
         if not service.events.connected.is_set():
-            raise TimeoutError("the bridge did not connect to ARI in 30 s")
+            raise TimeoutError("the bridge did not connect to ARI in 60 s")
         yield service
     finally:
         task.cancel()
@@ -153,7 +154,7 @@ async def running_bridge(
 
 @pytest.fixture(scope="session")
 def agent() -> Agent:
-    """The default local models (Whisper tiny.en, Qwen2.5 0.5B, Piper joe), loaded once per run."""
+    """The default local models (Whisper tiny.en, Qwen2.5 1.5B, Piper joe), loaded once per run."""
     return load_agent(parse_config({}))
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,7 @@ from bridge.app.call import CallRecord
 from bridge.conversation.agent import Agent
 from bridge.media.codecs import codec_for, rms
 from bridge.pbx.instance import AsteriskInstance
-from bridge.speech.llm import ChatMessage
+from bridge.speech.llm import ChatMessage, LabelScores
 from tests.integration.conftest import running_bridge, wait_for_finished_calls
 from tests.integration.test_routing_fallback import wait_for_queue_caller
 from tests.support.capture import LoopbackCapture
@@ -67,7 +67,7 @@ async def test_caller_question_gets_a_spoken_answer_on_topic(
     assert similarity(turns[0]["caller"], "where are you located") >= 0.7, turns[0]
     assert turns[0]["outcome"] == "answered"
     assert set(turns[0]["latency_ms"]) == {
-        "endpoint", "stt_final", "llm_first_token", "first_clause", "tts_first_audio", "first_frame_out"
+        "endpoint", "stt_final", "decision", "llm_first_token", "first_clause", "tts_first_audio", "first_frame_out"
     }  # fmt: skip
 
     asked_at = wire.first_sent_voice(after=4.0)
@@ -104,10 +104,13 @@ class BrokenLanguageModel:
 
     name = "broken"
 
-    async def prefill(self, messages: list[ChatMessage]) -> None:
+    async def prefill(self, messages: list[ChatMessage], everywhere: bool = False) -> None:
         return None
 
-    async def reply(self, messages: list[ChatMessage], go: object = None) -> AsyncGenerator[str, None]:
+    async def labelled_reply(
+        self, messages: list[ChatMessage], labels: Sequence[str], go: object = None
+    ) -> AsyncGenerator[LabelScores | str, None]:
+        yield LabelScores.of({"answer": 1.0})
         yield "Let me"
         raise RuntimeError("model server went away")
 

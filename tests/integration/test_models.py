@@ -114,6 +114,10 @@ async def test_a_very_long_utterance_is_cut_and_answered(agent: Agent) -> None:
     # (a barge-in on its own pending answer) and answers the rest, with the first part in context.
     first, *rest = conversation.turns
     assert first.outcome == "cut_at_max_length" and first.caller_text, first.as_dict()
-    assert rest and rest[-1].outcome == "answered", [turn.as_dict() for turn in conversation.turns]
+    # What the rest is decided to be (an answer, a message, a target) is the model's; that it gets one is not.
+    last = rest[-1] if rest else None
+    assert last is not None and last.agent_text and last.outcome not in ("error", "pending", "noise"), [
+        turn.as_dict() for turn in conversation.turns
+    ]
     assert conversation.errors == []
     assert call.voiced_spans(), "the agent said nothing"
