@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import structlog
+
 from bridge.agent_config import ConversationConfig, PersonaConfig
 from bridge.conversation.grounding import GroundedAnswer, Grounding
 from bridge.conversation.prompt import DEMONSTRATION_QUESTIONS, TurnPrompt, build_prompt, hearing_hints
@@ -22,6 +24,8 @@ from bridge.speech.llm import ANSWER, LanguageModel
 from bridge.speech.stt import SpeechRecognizer
 from bridge.speech.tts import Speaker
 from bridge.speech.workers import ModelWorker
+
+log = structlog.get_logger(__name__)
 
 
 class VoiceDetector(Protocol):
@@ -91,7 +95,11 @@ class Agent:
         on two cores, paid here once instead of on a caller's first turn."""
         for name, persona in self.personas.items():
             await self.llm.prefill(list(self.prompt(name).messages), everywhere=True)
-            demonstrations = await self._demonstrate(self.prompt(name), persona)
+            try:
+                demonstrations = await self._demonstrate(self.prompt(name), persona)
+            except Exception as error:  # noqa: BLE001 - examples are an aid; a broken model fails on its calls
+                log.warning("agent.demonstrations_failed", persona=name, error=str(error))
+                demonstrations = ()
             routing = self.routing.config if self.routing is not None else None
             self._prompts[name] = build_prompt(persona, routing, demonstrations)
             await self.llm.prefill(list(self.prompt(name).messages), everywhere=True)

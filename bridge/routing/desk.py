@@ -301,7 +301,10 @@ def confirm_phrase(description: str, second: str | None = None) -> str:
 def unstaffed_phrase(description: str, operator: str | None) -> str:
     """A queue with nobody logged in: no invented wait, an honest offer instead."""
     instead = f", or I can put you through to {operator}" if operator else ""
-    return f"Nobody from {description} is free right now. I can take a message{instead}. Would you like to leave one?"
+    return (
+        f"I'm sorry, there is nobody free right now to put you through to {description}. "
+        f"I can take a message{instead}. Would you like to leave one?"
+    )
 
 
 def record_phrase(who: str) -> str:

@@ -220,7 +220,7 @@ async def test_a_queue_nobody_is_logged_in_to_gets_an_honest_offer_not_a_wait(
     routing = record.conversation["routing"]
     assert routing["queue_stats"]["members"] == 0 and routing["queue_stats"]["callers"] == 0, routing
     (turn,) = [turn for turn in record.conversation["turns"] if turn["caller"]]
-    assert turn["agent"].startswith("Nobody from our sales team is free right now."), turn
+    assert turn["agent"].startswith("I'm sorry, there is nobody free right now"), turn
     assert "minute" not in turn["agent"]
     assert record.transfer == {}, record.transfer
     offer = await hear(agent, wire.received_between(wire.first_sent_voice(after=4.0), 99.0))

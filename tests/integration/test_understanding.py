@@ -12,7 +12,7 @@ import pytest
 from bridge.conversation.agent import Agent
 from bridge.pbx.instance import AsteriskInstance
 from tests.integration.conftest import running_bridge, wait_for_finished_calls
-from tests.integration.test_routing import only_record, place_call
+from tests.integration.test_routing import clear_queue, only_record, place_call, queue_members
 from tests.support.speech import caller_says, silence, similarity
 
 pytestmark = pytest.mark.integration
@@ -42,10 +42,14 @@ async def test_a_spoken_call_is_answered_from_the_facts_and_a_person_request_rea
         + silence(8.0)
     )
     overrides = {"routing": {"targets": TARGETS, "operator": "operator"}}
-    async with running_bridge(asterisk, agent=agent, overrides=overrides) as service:
-        await place_call(asterisk, workdir, audio, "understanding")
-        await wait_for_finished_calls(service, 1)
-        record = only_record(service)
+    await queue_members(asterisk, "support", "Local/nobody@bridge-tests")  # staffed: the transfer goes ahead
+    try:
+        async with running_bridge(asterisk, agent=agent, overrides=overrides) as service:
+            await place_call(asterisk, workdir, audio, "understanding")
+            await wait_for_finished_calls(service, 1)
+            record = only_record(service)
+    finally:
+        await clear_queue(asterisk, "support", "Local/nobody@bridge-tests")
 
     turns = [turn for turn in record.conversation["turns"] if turn["caller"]]
     sunday = next(turn for turn in turns if similarity(turn["caller"], "are you open on sunday") >= 0.6)

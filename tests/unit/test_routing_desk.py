@@ -160,8 +160,8 @@ async def test_an_empty_queue_has_no_wait_and_an_unstaffed_one_offers_a_message(
     offer = await unstaffed.on_words("sales please")
     assert isinstance(offer, Speak) and "minute" not in offer.say
     assert offer.say == (
-        "Nobody from our sales team is free right now. I can take a message, or I can put you through to "
-        "a colleague. Would you like to leave one?"
+        "I'm sorry, there is nobody free right now to put you through to our sales team. I can take a message, "
+        "or I can put you through to a colleague. Would you like to leave one?"
     )
     assert isinstance(await unstaffed.on_words("yes"), RecordMessage)
 
