@@ -19,6 +19,10 @@ from collections.abc import AsyncGenerator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import structlog
+
+log = structlog.get_logger(__name__)
+
 IDLE_POLL_SECONDS = 0.01
 T = TypeVar("T")
 _DONE = object()
@@ -67,24 +71,26 @@ class TokenScheduler:
 
     async def stream(
         self,
-        start: Callable[[Any], Iterator[Any]],
+        start: Callable[[Any], Iterator[T]],
         history: list[Any],
         go: threading.Event | None = None,
         background: bool = False,
         slot: int | None = None,
-    ) -> AsyncGenerator[str, None]:
+    ) -> AsyncGenerator[T, None]:
         """Run `start(context)` (a token iterator) on a slot: slot number `slot`, or else the one
         that last saw the longest part of `history`."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[object] = asyncio.Queue()
+        cancel = threading.Event()
+
+        def emit(item: object) -> None:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+            except RuntimeError:  # the waiting loop is closed (its call is over): nobody wants the rest
+                cancel.set()
+
         job = _Job(
-            start,
-            history,
-            lambda item: loop.call_soon_threadsafe(queue.put_nowait, item),
-            go,
-            next(self._order),
-            background,
-            None if slot is None else self.slots[slot],
+            start, history, emit, go, next(self._order), background, None if slot is None else self.slots[slot], cancel
         )
         with self._wake:
             self._jobs.append(job)
@@ -114,7 +120,11 @@ class TokenScheduler:
                 if self._closed:
                     return
             assert job is not None
-            self._step(job)
+            try:
+                self._step(job)
+            except Exception:  # one job's failure must never stop the thread every call needs
+                log.exception("llm.job_failed")
+                self._drop(job)
 
     def _next_job(self) -> _Job | None:
         free = [slot for slot in self.slots if not slot.busy]
@@ -142,6 +152,13 @@ class TokenScheduler:
             self._finish(job, _DONE)
         except Exception as error:  # noqa: BLE001 - handed to the awaiting side
             self._finish(job, error)
+
+    def _drop(self, job: _Job) -> None:
+        with self._wake:
+            if job in self._jobs:
+                self._jobs.remove(job)
+            if job.slot is not None:
+                job.slot.busy = False
 
     def _finish(self, job: _Job, outcome: object) -> None:
         if job.steps is not None:

@@ -109,3 +109,38 @@ async def test_errors_reach_the_awaiting_side() -> None:
             received.append(token)
     assert received == ["ok"]
     scheduler.close()
+
+
+async def test_a_job_whose_caller_is_gone_does_not_stop_the_thread() -> None:
+    """A call that ended (its event loop closed) mid-generation: the next calls are still served."""
+    log: list[str] = []
+    scheduler = TokenScheduler([Context("a", log)])
+
+    async def first_token() -> str:
+        stream = scheduler.stream(lambda context: context.generate("gone", 50, delay=0.01), [])
+        return await anext(stream)  # never closed: as if the call's loop died mid-answer
+
+    other_loop = asyncio.new_event_loop()
+    assert await asyncio.to_thread(other_loop.run_until_complete, first_token()) == "gone0"
+    other_loop.close()
+
+    async def after_that() -> list[str]:
+        return await collect(scheduler, "next", 3, [])
+
+    assert await asyncio.wait_for(after_that(), 5) == ["next0", "next1", "next2"]
+    scheduler.close()
+
+
+async def test_a_job_that_raises_inside_the_scheduler_is_dropped_and_the_thread_goes_on() -> None:
+    log: list[str] = []
+    scheduler = TokenScheduler([Context("a", log)])
+
+    def broken(context: Context) -> Iterator[str]:
+        raise ValueError("bad job")
+        yield ""  # pragma: no cover
+
+    with pytest.raises(ValueError, match="bad job"):
+        async for _ in scheduler.stream(broken, []):
+            pass
+    assert await asyncio.wait_for(collect(scheduler, "ok", 2, []), 5) == ["ok0", "ok1"]
+    scheduler.close()
