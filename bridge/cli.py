@@ -56,7 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     call.add_argument("--number", default="18005550100", help="number dialled into [from-trunk]")
     bench = sub.add_parser("bench", help="run a benchmark script (source checkout with the test tools)")
     bench.add_argument(
-        "which", choices=["voice", "webphone", "media"], help="voice-to-voice latency (SIP, browser) or the media path"
+        "which",
+        choices=["voice", "webphone", "media", "dialogue"],
+        help="voice-to-voice latency (SIP, browser), the media path, or understanding on the dialogue dev set",
     )
     bench.add_argument("options", nargs=argparse.REMAINDER, help="passed to scripts/bench_<which>.py")
     dial = sub.add_parser("dial", help="place an outbound call through the running bridge (its HTTP API)")

@@ -356,6 +356,7 @@ async def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="at most this many cases per business")
     parser.add_argument("--concurrency", type=int, default=1, help="cases decided at once (calls in parallel)")
     parser.add_argument("--calls", type=int, default=0, help="also send this many cases per business through Asterisk")
+    parser.add_argument("--only-calls", action="store_true", help="with --calls: skip the offline run")
     parser.add_argument("--verbose", action="store_true", help="list every miss")
     args = parser.parse_args()
     configure_logging("error")
@@ -371,15 +372,18 @@ async def main() -> None:
         cases = business.cases[: args.limit] if args.limit else business.cases
         print(f"{business.name}: {len(cases)} cases (prompt + phrases ready in "
               f"{time.monotonic() - prefill_started:.1f} s)", flush=True)  # fmt: skip
-        results += await run_cases(agent, cases, args)
+        if not args.only_calls:
+            results += await run_cases(agent, cases, args)
         if args.calls:
             called = await run_calls(business, agent, random.Random(7).sample(cases, min(args.calls, len(cases))))
             calls_results.extend(called)
     if calls_results:
         print(f"\nthrough Asterisk + sipp ({len(calls_results)} calls):")
-        print("  " + report(calls_results, args.verbose).replace("dialogue:", "calls:"))
+        summary = report(calls_results, args.verbose).replace("dialogue:", "calls:")
+        print(f"  {summary} (first frame out, on the call)")
         print()
-    print(report(results, args.verbose))
+    if results:
+        print(report(results, args.verbose))
 
 
 async def run_calls(business: Business, agent: Agent, cases: list[Case]) -> list[Result]:
@@ -413,8 +417,12 @@ async def run_calls(business: Business, agent: Agent, cases: list[Case]) -> list
             record = service.app.finished[-1]
             turns = [turn for turn in record.conversation.get("turns", []) if turn.get("caller")]
             turn = turns[0] if turns else {"caller": "", "agent": "", "outcome": "none"}
-            outcome = record.transfer.get("target") or _outcome_of_turn(turn, agent)
+            pending = str(record.conversation.get("routing", {}).get("pending") or "")
+            outcome = record.transfer.get("target") or _outcome_of_turn(turn, pending)
             result = Result(case, turn["caller"], outcome, turn["agent"])
+            # On a call: the agent's first frame out after the caller's last voiced frame (end of turn included).
+            result.first_audio_ms = float(turn.get("latency_ms", {}).get("first_frame_out", 0))
+            result.confirmed = turn["outcome"] == "routing:confirm"
             result.fell_back = turn["outcome"] == "answered:unknown"
             _score(result, Grounding(persona.knowledge()), persona.unknown_answer)
             results.append(result)
@@ -425,10 +433,13 @@ async def run_calls(business: Business, agent: Agent, cases: list[Case]) -> list
     return results
 
 
-def _outcome_of_turn(turn: dict[str, Any], agent: Agent) -> str:
+def _outcome_of_turn(turn: dict[str, Any], pending: str) -> str:
+    """What a call's (first) turn came to, from its record: like `_outcome` for the offline run."""
     outcome = str(turn["outcome"])
     if outcome.startswith("answered"):
         return "answer"
+    if outcome in ("routing:confirm", "routing:speak") and pending:
+        return pending
     labels = turn.get("decided", {}).get("labels") or [["answer"]]
     kinds = {"routing:refuse": "elsewhere", "goodbye": "goodbye", "routing:recordmessage": "message",
              "routing:clarify": "clarify"}
