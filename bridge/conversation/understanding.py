@@ -21,7 +21,7 @@ from bridge.conversation.turns import Turn
 from bridge.routing.desk import Action, FrontDesk, Goodbye
 from bridge.routing.intents import normalise, says_goodbye
 from bridge.routing_config import GOODBYE
-from bridge.speech.llm import ChatMessage, LabelScores, LanguageModel
+from bridge.speech.llm import ANSWER, ChatMessage, LabelScores, LanguageModel
 
 log = structlog.get_logger(__name__)
 
@@ -101,7 +101,7 @@ class Understanding:
                 await stream.aclose()
             raise
         if not isinstance(scores, LabelScores):  # a backend that broke the protocol: answer
-            scores = LabelScores.of({"answer": 1.0}, off_list="(none)")
+            scores = LabelScores.of({ANSWER: 1.0}, off_list="(none)")
         if turn is not None:
             turn.mark("decision")
         if scores.off_list:
