@@ -47,7 +47,7 @@ import numpy as np
 from bridge.config import BridgeConfig, parse_config
 from bridge.conversation.agent import Agent
 from bridge.conversation.grounding import Grounding
-from bridge.conversation.loading import default_llm_model, load_synthesizer, voice_detector_factory
+from bridge.conversation.loading import default_llm_model, load_synthesizer, packaged_whisper, voice_detector_factory
 from bridge.conversation.understanding import Understanding
 from bridge.logs import configure_logging
 from bridge.media.codecs import codec_for
@@ -59,7 +59,7 @@ from bridge.routing.services import RoutingServices
 from bridge.speech.llm import LanguageModel
 from bridge.speech.llm_llama import LlamaLanguageModel
 from bridge.speech.stt import SpeechRecognizer
-from bridge.speech.stt_whisper import WhisperRecognizer, default_whisper_model
+from bridge.speech.stt_whisper import WhisperRecognizer
 from bridge.speech.tts import Speaker
 from bridge.speech.tts_command import wav_rate, wav_samples
 from bridge.speech.workers import ModelWorker
@@ -267,14 +267,8 @@ def _score(result: Result, grounding: Grounding, unknown_answer: str) -> None:
 
 
 def load_models(args: argparse.Namespace) -> tuple[SpeechRecognizer, LanguageModel, Speaker]:
-    if args.stt == "tiny":
-        stt_path = default_whisper_model()
-    elif args.stt == "base":
-        from bridge.models.whisper_base import packaged_whisper_base
-
-        stt_path = packaged_whisper_base()
-    else:
-        stt_path = Path(args.stt)
+    packaged = {"tiny": "whisper-tiny.en", "base": "whisper-base"}
+    stt_path = packaged_whisper(packaged[args.stt]) if args.stt in packaged else Path(args.stt)
     recognizer = WhisperRecognizer(stt_path, threads=2)
     model_path = Path(args.model) if Path(args.model).suffix == ".gguf" else default_llm_model(args.model)
     llm = LlamaLanguageModel(model_path, context_tokens=2048, threads=2, max_tokens=60, contexts=args.concurrency)

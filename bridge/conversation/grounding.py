@@ -15,7 +15,6 @@ when the facts price only the Fibre 1000).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from bridge.conversation.clauses import ClauseSplitter
 
@@ -71,31 +70,37 @@ def _lower_words(text: str) -> set[str]:
     return words
 
 
-@dataclass(frozen=True, slots=True)
 class Grounding:
-    """What one persona may state. `knowledge`: its prompt and facts (PersonaConfig.knowledge)."""
+    """What one persona may state. `knowledge`: its prompt and facts (PersonaConfig.knowledge).
 
-    knowledge: str
+    Its words and numbers are extracted once per call, not once per clause.
+    """
+
+    def __init__(self, knowledge: str) -> None:
+        self.knowledge = knowledge
+        self._known_words = _lower_words(knowledge)
+        self._known_numbers = _numbers(knowledge)
 
     def unsupported(self, sentence: str, caller: str = "", caller_name: str | None = None) -> list[str]:
         """The specifics in `sentence` that neither the knowledge nor the caller gave ([] = fine)."""
-        known_words = _lower_words(self.knowledge)
-        caller_words = _lower_words(caller)
-        allowed_numbers = _numbers(self.knowledge) | _numbers(caller)
-        problems = [f"number {n}" for n in sorted(_numbers(sentence) - allowed_numbers)]
+        known_words, known_numbers = self._known_words, self._known_numbers
+        caller_words, caller_numbers = _lower_words(caller), _numbers(caller)
+        said_numbers = _numbers(sentence)
+        capitalised = _capitalised(sentence)
+        problems = [f"number {n}" for n in sorted(said_numbers - known_numbers - caller_numbers)]
         for word in _lower_words(sentence) & (_DAYS | _MONTHS):
             if word not in known_words and word not in caller_words:
                 problems.append(f"day {word}")
-        names = set(_lower_words(caller_name or ""))
-        caller_only = {n for n in _numbers(sentence) & _numbers(caller) if n not in _numbers(self.knowledge)}
-        for word, _ in _capitalised(sentence):
+        names = _lower_words(caller_name or "")
+        caller_only: set[str] = (said_numbers & caller_numbers) - known_numbers
+        for word, _ in capitalised:
             lower = word.lower()
             if lower in caller_words and lower not in known_words and lower not in _COMMON and lower not in names:
                 caller_only.add(word)
-        stated = _numbers(sentence) - _numbers(caller)
+        stated = said_numbers - caller_numbers
         if caller_only and stated:  # facts pinned on something the facts never mention
             problems.append(f"{'/'.join(sorted(stated))} about {'/'.join(sorted(caller_only))}")
-        for word, starts_sentence in _capitalised(sentence):
+        for word, starts_sentence in capitalised:
             lower = word.lower()
             if lower.endswith("s") and lower[:-1] in _DAYS:
                 continue
