@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from bridge.config import BridgeConfig, ConfigError, load_config
+from bridge.exposure import check_exposure, is_loopback, require_strong
 from bridge.logs import configure_logging
 from bridge.models.errors import ModelFileError
 from bridge.pipelines.prompt import PromptError
@@ -39,7 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--sip-port", type=int, default=5060)
     up.add_argument("--http-port", type=int, default=8088)
     up.add_argument("--ami-port", type=int, default=5038)
-    up.add_argument("--bind", default="127.0.0.1", help="address Asterisk's SIP, HTTP and AMI listen on")
+    up.add_argument("--bind", default="127.0.0.1", help="address Asterisk's SIP and WSS (browser callers) listen on")
+    up.add_argument(
+        "--manage-bind", default="127.0.0.1", help="address ARI (plain HTTP) and AMI listen on: keep it on loopback"
+    )
     up.add_argument("--trunk", default="127.0.0.1", help="SIP trunk (provider) address: its calls land in [from-trunk]")
     up.add_argument("--https-port", type=int, default=8089, help="Asterisk's HTTPS/WSS port (browser callers)")
     up.add_argument("--tls-cert", type=Path, help="certificate for WSS (default: a self-signed one is made)")
@@ -75,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config)
         if args.command == "check-config":
             config.ari.resolved_password()
+            check_exposure(config)
             print(f"{args.config}: OK")
             return 0
         configure_logging(config.log.level, config.log.format)
@@ -111,6 +116,7 @@ def _models(config: BridgeConfig, rehash: bool) -> int:
 def _serve(config: BridgeConfig, path: Path | None = None) -> int:
     from bridge.app.service import BridgeService
 
+    check_exposure(config)
     service = BridgeService(config)
 
     async def _main() -> None:
@@ -168,6 +174,7 @@ def _up(args: argparse.Namespace, config: BridgeConfig) -> int:
         http_port=args.http_port,
         ami_port=args.ami_port,
         bind_host=args.bind,
+        manage_host=args.manage_bind,
         ari_user=config.ari.username,
         ari_password=password,
         ari_app=config.ari.app,
@@ -183,6 +190,14 @@ def _up(args: argparse.Namespace, config: BridgeConfig) -> int:
     )
     if (args.tls_cert is None) != (args.tls_key is None):
         raise ConfigError("bridge up: --tls-cert and --tls-key go together")
+    if not is_loopback(args.bind):
+        # WSS on --bind also carries ARI (Asterisk's HTTPS server serves both).
+        require_strong(f"ari.password (or {config.ari.password_env})", password, f"Asterisk's HTTPS/WSS on {args.bind}")
+        require_strong(WEBPHONE_PASSWORD_ENV, settings.webphone_password, f"SIP on {args.bind}")
+    if not is_loopback(args.manage_bind):
+        require_strong(f"ari.password (or {config.ari.password_env})", password, f"ARI on {args.manage_bind}")
+        ami_key = f"ami.password (or {config.ami.password_env})"
+        require_strong(ami_key, settings.ami_password, f"AMI on {args.manage_bind}")
     instance = AsteriskInstance(args.state_dir, settings)
     instance.start()
     print(
@@ -201,7 +216,7 @@ def _up(args: argparse.Namespace, config: BridgeConfig) -> int:
     ari = config.ari.model_copy(update={"url": settings.ari_url, "password": password})
     ami = config.ami.model_copy(
         update={
-            "host": args.bind,
+            "host": "127.0.0.1" if args.manage_bind in ("0.0.0.0", "::", "") else args.manage_bind,
             "port": args.ami_port,
             "username": settings.ami_user,
             "password": settings.ami_password,

@@ -16,6 +16,7 @@ command -v dpkg-deb >/dev/null || need_debs+=(dpkg)
 command -v openssl >/dev/null || need_debs+=(openssl)  # WSS certificate
 if [[ ${BOOTSTRAP_DEV:-0} == 1 ]]; then
   command -v sipp >/dev/null || need_debs+=(sip-tester)
+  command -v svwar >/dev/null || need_debs+=(sipvicious)  # the SIP scan in test_sip_identity
   command -v tcpdump >/dev/null || need_debs+=(tcpdump)
   command -v flite >/dev/null || need_debs+=(flite)
   command -v espeak-ng >/dev/null || need_debs+=(espeak-ng)

@@ -3,6 +3,8 @@
 Bound to loopback by default. When a token is set (environment variable named by
 api.token_env) every request must carry it as `Authorization: Bearer <token>`; binding to any
 other address without a token is refused at start-up, so the API is never open by accident.
+Requests a browser was tricked into sending (DNS rebinding, cross-site posts) are refused first
+(request_guard).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from aiohttp import web
 
 from bridge.app.dashboard import Dashboard
 from bridge.app.outbound import BadNumber, OutboundDialer
+from bridge.app.request_guard import request_guard
 from bridge.app.webphone import PHONE_PATH
 from bridge.config import ConfigError
 from bridge.ops_config import ApiConfig
@@ -88,7 +91,7 @@ def build_api(
     async def get_metrics(_: web.Request) -> web.Response:
         return web.Response(body=metrics(), content_type="text/plain", charset="utf-8")
 
-    app = web.Application(middlewares=[authorise])
+    app = web.Application(middlewares=[request_guard(config.bind, config.allowed_hosts), authorise])
     app.router.add_post("/api/calls", place_call)
     app.router.add_get("/api/calls", list_calls)
     app.router.add_get("/api/calls/{call_id}", get_call)

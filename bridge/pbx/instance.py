@@ -7,6 +7,7 @@ for real: `core waitfullybooted`, then an authenticated ARI request, never a sle
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -70,7 +71,8 @@ class AsteriskSettings:
     ami_port: int = 5038
     rtp_start: int = 10000
     rtp_end: int = 20000
-    bind_host: str = "127.0.0.1"
+    bind_host: str = "127.0.0.1"  # SIP and HTTPS/WSS (browser callers)
+    manage_host: str = "127.0.0.1"  # plain HTTP (ARI) and AMI: loopback unless told otherwise
     ari_user: str = "ai-bridge"
     ari_password: str = "change-me"
     ari_app: str = "ai-bridge"
@@ -81,6 +83,8 @@ class AsteriskSettings:
     trunk_match: str = "127.0.0.1"
     webphone_user: str = "webphone"
     webphone_password: str = "change-me"
+    # The outbound-only staff endpoint's inbound password: random, so nobody can call in as it.
+    agent_phone_password: str = field(default_factory=lambda: secrets.token_hex(16))
     # None: a self-signed certificate is made in the instance's keys directory.
     tls_cert: Path | None = None
     tls_key: Path | None = None
@@ -96,9 +100,10 @@ class AsteriskSettings:
             "DATA_DIR": str(install.data_dir),
             "SIP_BIND": self.bind_host,
             "SIP_PORT": str(self.sip_port),
-            "HTTP_BIND": self.bind_host,
+            "HTTP_BIND": self.manage_host,
+            "HTTPS_BIND": self.bind_host,
             "HTTP_PORT": str(self.http_port),
-            "AMI_BIND": self.bind_host,
+            "AMI_BIND": self.manage_host,
             "AMI_PORT": str(self.ami_port),
             "RTP_START": str(self.rtp_start),
             "RTP_END": str(self.rtp_end),
@@ -116,6 +121,7 @@ class AsteriskSettings:
             "TLS_KEY": str(tls.key_file),
             "WEBPHONE_USER": self.webphone_user,
             "WEBPHONE_PASSWORD": self.webphone_password,
+            "AGENT_PHONE_PASSWORD": self.agent_phone_password,
             "WEBRTC_MEDIA_BIND": self._webrtc_media_bind(),
             **self.extra,
         }
@@ -140,7 +146,8 @@ class AsteriskSettings:
 
     @property
     def ari_url(self) -> str:
-        return f"http://{self.bind_host}:{self.http_port}"
+        host = "127.0.0.1" if self.manage_host in ("0.0.0.0", "::", "") else self.manage_host
+        return f"http://{host}:{self.http_port}"
 
 
 class AsteriskInstance:

@@ -38,3 +38,11 @@ def test_compose_refuses_to_start_without_the_ari_password() -> None:
     result = compose("config", env={})
     assert result.returncode != 0
     assert "set BRIDGE_ARI_PASSWORD" in result.stderr
+
+
+def test_the_image_exposes_only_sip_rtp_and_wss() -> None:
+    dockerfile = (REPO / "docker" / "Dockerfile").read_text()
+    exposed = {port for line in dockerfile.splitlines() if line.startswith("EXPOSE") for port in line.split()[1:]}
+    assert exposed == {"5060/udp", "8089/tcp", "10000-20000/udp"}
+    # `bridge up --bind 0.0.0.0` opens SIP and WSS only; ARI and AMI keep their loopback default.
+    assert "--manage-bind" not in dockerfile

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -37,3 +38,49 @@ async def read_until(stream: asyncio.StreamReader, marker: bytes) -> bytes:
         assert line, "the bridge process exited"
         if marker in line:
             return line
+
+
+class LogTail:
+    """Keeps reading a bridge process's log lines so tests can wait for one that has not come yet."""
+
+    def __init__(self, stream: asyncio.StreamReader) -> None:
+        self.lines: list[bytes] = []
+        self._new = asyncio.Condition()
+        self._task = asyncio.get_running_loop().create_task(self._read(stream))
+
+    async def _read(self, stream: asyncio.StreamReader) -> None:
+        while line := await stream.readline():
+            async with self._new:
+                self.lines.append(line)
+                self._new.notify_all()
+
+    def text(self) -> str:
+        return b"".join(self.lines).decode(errors="replace")
+
+    async def wait_for(self, marker: bytes, timeout: float = 60.0, after: int = 0) -> bytes:
+        """The first line from index `after` on that contains `marker`."""
+        async with asyncio.timeout(timeout), self._new:
+            while True:
+                for line in self.lines[after:]:
+                    if marker in line:
+                        return line
+                if self._task.done():
+                    raise AssertionError(f"the bridge exited before logging {marker!r}:\n{self.text()[-3000:]}")
+                await self._new.wait()
+
+
+async def start_bridge_up(
+    workdir: Path, config: str, ports: dict[str, int], env: dict[str, str]
+) -> tuple[asyncio.subprocess.Process, LogTail]:
+    """`bridge up` (a private Asterisk from asterisk/ plus the bridge) until it is connected to ARI."""
+    path = workdir / "up.toml"
+    path.write_text(config)
+    options = [f"--{name}={port}" for name, port in ports.items()]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bridge", "up", "--config", str(path), "--state-dir", str(workdir / "state"), *options,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env={**os.environ, **env},
+    )  # fmt: skip
+    assert process.stdout is not None
+    tail = LogTail(process.stdout)
+    await tail.wait_for(b"ari.connected", timeout=90)
+    return process, tail

@@ -80,3 +80,32 @@ def test_only_numbers_reach_the_dial_string() -> None:
             dialer.submit(number)
     with pytest.raises(BadNumber):
         dialer.submit("5551234", dtmf="1&2")
+
+
+async def test_dns_rebinding_and_cross_site_writes_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    client, dialer = await client_for(monkeypatch, None)
+    try:
+        rebound = await client.get("/api/calls", headers={"Host": "evil.example:8090"})
+        assert rebound.status == 421 and "api.allowed_hosts" in (await rebound.json())["error"]
+        assert (await client.get("/api/calls", headers={"Host": "localhost:8090"})).status == 200
+        cross = await client.post("/api/calls", json={"number": "5551234"}, headers={"Origin": "http://evil.example"})
+        assert cross.status == 403
+        form = await client.post("/api/calls", data={"number": "5551234"})
+        assert form.status == 415
+        host = f"{client.host}:{client.port}"
+        same = await client.post("/api/calls", json={"number": "5551234"}, headers={"Origin": f"http://{host}"})
+        assert same.status == 202
+        assert len(dialer.calls) == 1  # only the same-origin JSON request placed a call
+    finally:
+        await client.close()
+
+
+def test_host_names_allowed() -> None:
+    from bridge.app.request_guard import allowed_host_names, host_name
+
+    assert host_name("[::1]:8090") == "::1" and host_name("LocalHost:80") == "localhost"
+    assert allowed_host_names("0.0.0.0", []) is None  # any name: the token protects it
+    names = allowed_host_names("0.0.0.0", ["pbx.example.com"])
+    assert names is not None and "pbx.example.com" in names and "127.0.0.1" in names
+    bound = allowed_host_names("192.168.1.5", [])
+    assert bound is not None and "192.168.1.5" in bound and "evil.example" not in bound
