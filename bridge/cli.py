@@ -122,8 +122,21 @@ def _serve(config: BridgeConfig, path: Path | None = None) -> int:
     async def _main() -> None:
         task = asyncio.create_task(service.run())
         loop = asyncio.get_running_loop()
+        draining: list[asyncio.Task[None]] = []
+
+        def stop() -> None:
+            """First signal: drain (no new calls, grace for those in progress); a second: now."""
+            if draining:
+                task.cancel()
+                return
+            structlog.get_logger("bridge.cli").info(
+                "bridge.stopping", grace_seconds=config.limits.shutdown_grace_seconds
+            )
+            draining.append(loop.create_task(service.drain()))
+            draining[0].add_done_callback(lambda _: task.cancel())
+
         for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, task.cancel)
+            loop.add_signal_handler(signum, stop)
         reloads: set[asyncio.Task[None]] = set()
 
         def reload_soon() -> None:

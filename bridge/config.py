@@ -111,6 +111,29 @@ class PipelineConfig(_Section):
         return self
 
 
+# Conversations the default models carry on one core with voice-to-voice latency intact
+# (measured: 2 cores, Whisper tiny.en + Qwen2.5 1.5B + Piper, about 4 calls).
+AGENT_CALLS_PER_CORE = 2
+# Echo and prompt pipelines only move audio (~0.2 % of a core per call).
+MEDIA_CALLS_PER_CORE = 100
+
+
+class LimitsConfig(_Section):
+    """How much the bridge takes on, and how it lets go."""
+
+    # Calls in progress at once; a call over the limit goes straight back to the dialplan
+    # (BRIDGE_RESULT=failed: the fallback queue) before any model work. 0: sized from the CPU.
+    max_calls: int = Field(default=0, ge=0, le=10_000)
+    # On SIGTERM: calls in progress may finish for this long, then go to the dialplan.
+    shutdown_grace_seconds: float = Field(default=30.0, ge=0, le=3600)
+
+    def resolved_max_calls(self, pipeline: str) -> int:
+        if self.max_calls:
+            return self.max_calls
+        per_core = AGENT_CALLS_PER_CORE if pipeline == "agent" else MEDIA_CALLS_PER_CORE
+        return per_core * (os.cpu_count() or 1)
+
+
 class LogConfig(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "console"
@@ -121,6 +144,7 @@ class BridgeConfig(_Section):
     media: MediaConfig = MediaConfig()
     pipeline: PipelineConfig = PipelineConfig()
     log: LogConfig = LogConfig()
+    limits: LimitsConfig = LimitsConfig()
     stt: SttConfig = SttConfig()
     llm: LlmConfig = LlmConfig()
     tts: TtsConfig = TtsConfig()

@@ -23,6 +23,9 @@ class ApiConfig(_Section):
     port: int = Field(default=8090, ge=0, le=65535)
     token_env: str = "BRIDGE_API_TOKEN"
     dashboard_password_env: str = "BRIDGE_DASHBOARD_PASSWORD"
+    # Host names (besides loopback and `bind`) browsers may reach this server by, e.g. the
+    # machine's DNS name. Requests naming any other Host are refused (DNS rebinding).
+    allowed_hosts: list[str] = Field(default_factory=list)
 
     # HTTPS for the API server: needed when the web phone is opened from another machine, since
     # browsers give the microphone only to https:// pages (and http://localhost).
@@ -52,6 +55,8 @@ class StorageConfig(_Section):
     url_env: str = "BRIDGE_DATABASE_URL"
     spool_dir: Path | None = None
     record_calls: bool = False
+    # Calls (and spool dead-letter files) older than this many days are deleted, at start and hourly; 0 keeps all.
+    retention_days: int = Field(default=0, ge=0)
 
     @field_validator("url")
     @classmethod

@@ -86,7 +86,9 @@ def build_api(
 
     async def get_health(_: web.Request) -> web.Response:
         state = health()
-        return web.json_response(state, status=200 if state.get("ari") else 503)
+        # 503 while draining too: a load balancer (Kamailio, a probe) sends new calls elsewhere.
+        ready = state.get("ari") and state.get("accepting", True)
+        return web.json_response(state, status=200 if ready else 503)
 
     async def get_metrics(_: web.Request) -> web.Response:
         return web.Response(body=metrics(), content_type="text/plain", charset="utf-8")

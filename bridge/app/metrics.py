@@ -42,11 +42,22 @@ class BridgeMetrics:
         self.transfers = Counter(
             "bridge_transfers", "Transfers by target and outcome", ["target", "outcome"], registry=registry
         )
+        self.declined = Counter(
+            "bridge_calls_declined",
+            "Inbound calls sent straight back to the dialplan (at_capacity: limits.max_calls; shutting_down)",
+            ["reason"],
+            registry=registry,
+        )
+        for reason in ("at_capacity", "shutting_down"):
+            self.declined.labels(reason)  # present at 0, so alerts can use rate() from the start
         self.rtp_packets = Counter("bridge_rtp_packets", "RTP packets", ["direction"], registry=registry)
         self.rtp_dropped = Counter("bridge_rtp_problems", "RTP packets lost or dropped", ["reason"], registry=registry)
 
     def observe(self, record: CallRecord) -> None:
         self.calls.labels(record.direction, end_label(record.end_reason)).inc()
+        if record.end_reason.startswith("declined:"):
+            self.declined.labels(record.end_reason.removeprefix("declined:")).inc()
+            return
         conversation = record.conversation
         for turn in conversation.get("turns", []):
             self.turns.labels(str(turn.get("outcome", "unknown")).split(":", 1)[0]).inc()
@@ -72,4 +83,6 @@ _LIVE_HELP = {
     "ami_connected": "1 while AMI is connected and logged in",
     "outbound_active": "Outbound calls ringing or in progress",
     "records_pending": "Finished calls not yet in the call database",
+    "max_calls": "Calls the bridge takes at once (limits.max_calls)",
+    "accepting_calls": "1 while new calls are taken; 0 while draining for shutdown",
 }

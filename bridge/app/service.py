@@ -73,12 +73,15 @@ class BridgeService:
             default_persona=self.config.conversation.default_persona,
             ring_seconds=self.config.routing.ring_seconds,
             record_calls=self.config.storage.record_calls,
+            max_calls=self.config.limits.resolved_max_calls(self.config.pipeline.kind),
         )
         self.app.personas_by_number = dict(self.config.conversation.personas_by_number)
         self.queues = QueueMonitor(self.config.ami)
         self.webhooks = Webhooks(self.config.webhooks)
         self.store = CallStore(self.config.storage.resolved_url())
-        self.records = RecordWriter(self.store, self.config.storage.resolved_spool_dir())
+        self.records = RecordWriter(
+            self.store, self.config.storage.resolved_spool_dir(), retention_days=self.config.storage.retention_days
+        )
         self.app.record_listeners.append(lambda record: self.records.submit(dataclasses.asdict(record)))
         self.metrics = BridgeMetrics(
             {
@@ -87,6 +90,8 @@ class BridgeService:
                 "ami_connected": lambda: float(self.queues.connected),
                 "outbound_active": lambda: self.dialer.active,
                 "records_pending": lambda: self.records.pending,
+                "max_calls": lambda: self.app.max_calls,
+                "accepting_calls": lambda: float(self.app.accepting),
             }
         )
         self._counted: OrderedDict[str, None] = OrderedDict()
@@ -171,7 +176,18 @@ class BridgeService:
             "calls": len(self.app.calls),
             "outbound_active": self.dialer.active,
             "records_pending": self.records.pending,
+            "accepting": self.app.accepting,
+            "max_calls": self.app.max_calls,
         }
+
+    async def drain(self) -> None:
+        """SIGTERM: take no new calls, give those in progress limits.shutdown_grace_seconds.
+
+        What is still talking after that is handed to the dialplan when run() ends (shutdown).
+        """
+        grace = self.config.limits.shutdown_grace_seconds
+        left = await self.app.drain(grace)
+        log.info("bridge.drained", calls_left=left, grace_seconds=grace)
 
     def _post_call_webhook(self, record: CallRecord) -> None:
         if self.webhooks.config.post_call_url:

@@ -7,10 +7,12 @@ the event stream for the others; each call runs as its own task.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
+import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 import structlog
@@ -51,6 +53,7 @@ class StasisApplication:
         queues: QueueMonitor | None = None,
         ring_seconds: int = 20,
         record_calls: bool = False,
+        max_calls: int = 1000,
     ) -> None:
         self.ari = ari
         self.media_config = media_config
@@ -61,6 +64,10 @@ class StasisApplication:
         self.personas_by_number: dict[str, str] = {}
         self.ring_seconds = ring_seconds
         self.record_calls = record_calls
+        # Admission: at most max_calls at once, and none while draining for shutdown.
+        self.max_calls = max_calls
+        self.accepting = True
+        self.declined: dict[str, int] = {"at_capacity": 0, "shutting_down": 0}
         self._dialling: dict[str, PendingDial] = {}
         self.record_listeners: list[Callable[[CallRecord], None]] = []
         self._barriers: dict[str, asyncio.Future[None]] = {}
@@ -90,7 +97,10 @@ class StasisApplication:
             elif (dial := self._dialling.pop(channel_id, None)) is not None:
                 dial.answered(self._start_call(channel, [dial.persona], direction="outbound"))
             elif channel_id not in self._by_channel:
-                self._start_call(channel, event.get("args") or [])
+                if (refusal := self._refusal()) is not None:
+                    self._track(self._decline(channel, event.get("args") or [], refusal), f"decline-{channel_id}")
+                else:
+                    self._start_call(channel, event.get("args") or [])
         elif kind in _END_EVENTS and (dial := self._dialling.pop(channel_id, None)) is not None:
             dial.failed(int(event.get("cause") or 0), str(event.get("cause_txt") or kind))
         elif kind in _END_EVENTS and (call := self._by_channel.get(channel_id)) is not None:
@@ -122,11 +132,52 @@ class StasisApplication:
         """A further channel of a call (a transfer leg): its events go to that call."""
         self._by_channel[channel_id] = call
 
-    def _start_call(self, channel: dict[str, Any], args: list[str], direction: str = "inbound") -> CallSession:
+    def _refusal(self) -> str | None:
+        """Why a new inbound call cannot be taken now, or None when it can."""
+        if not self.accepting:
+            return "shutting_down"
+        if len(self.calls) >= self.max_calls:
+            return "at_capacity"
+        return None
+
+    async def _decline(self, channel: dict[str, Any], args: list[str], reason: str) -> None:
+        """Straight back to the dialplan (its fallback queue) before any media or model work.
+
+        The caller waits for a person instead of hearing an agent that cannot keep up; the call
+        still gets a record, so refusals show in the history and the metrics.
+        """
+        self.declined[reason] += 1
+        caller = channel.get("caller") or {}
+        called = args[1].strip() if len(args) > 1 else ""
+        record = CallRecord(str(channel["id"]), str(caller.get("number", "")), self._persona_for(args), called)
+        record.end_reason = f"declined:{reason}"
+        log.warning("call.declined", call=record.channel_id, reason=reason, calls=len(self.calls), limit=self.max_calls)
+        try:
+            await self.ari.set_variable(record.channel_id, "BRIDGE_RESULT", "failed")
+            await self.ari.continue_in_dialplan(record.channel_id)
+        except AriError as error:
+            record.error = str(error)
+            log.warning("call.decline_failed", call=record.channel_id, error=str(error))
+        record.ended_at = time.time()
+        self.finished.append(record)
+        self._tell_listeners(record)
+        async with self.call_finished:
+            self.call_finished.notify_all()
+
+    def _track(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _persona_for(self, args: list[str]) -> str:
         asked = args[0].strip() if args else ""
         called = args[1].strip() if len(args) > 1 else ""
+        return asked or self.personas_by_number.get(called, self.default_persona)
+
+    def _start_call(self, channel: dict[str, Any], args: list[str], direction: str = "inbound") -> CallSession:
+        called = args[1].strip() if len(args) > 1 else ""
         session = args[2].strip() if len(args) > 2 else ""
-        persona = asked or self.personas_by_number.get(called, self.default_persona)
+        persona = self._persona_for(args)
         call = CallSession(
             self.ari,
             self.media_config,
@@ -147,9 +198,7 @@ class StasisApplication:
         call.on_record_update = self._tell_listeners
         for channel_id in call.channel_ids:
             self._by_channel[channel_id] = call
-        task = asyncio.get_running_loop().create_task(self._run_call(call), name=f"call-{call.channel_id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._track(self._run_call(call), f"call-{call.channel_id}")
         return call
 
     def client_call(self, session: str) -> tuple[CallSession | None, CallRecord | None]:
@@ -250,11 +299,28 @@ class StasisApplication:
         except AriError as error:
             log.info("stasis.cleanup_skipped", error=str(error))
 
+    async def drain(self, grace: float) -> int:
+        """Take no new calls; let calls in progress finish for up to `grace` seconds.
+
+        Returns how many were still talking when the time ran out (shutdown() hands them over).
+        """
+        self.accepting = False
+        log.info("stasis.draining", calls=len(self.calls), grace_seconds=grace)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(grace), self.call_finished:
+                await self.call_finished.wait_for(lambda: not self.calls)
+        return len(self.calls)
+
     async def shutdown(self) -> None:
-        """End every call (hang up, free bridges and sockets) and wait for their tear-down."""
+        """Hand every call left back to the dialplan (its fallback queue), then wait for tear-down.
+
+        A caller in the middle of a conversation reaches a person instead of being cut off.
+        """
+        self.accepting = False
         for task in list(self._housekeeping):
             task.cancel()
         for call in list(self.calls.values()):
-            call.end("shutdown")
+            log.warning("call.handed_over_at_shutdown", call=call.channel_id)
+            call.hand_over("failed")
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -94,7 +94,7 @@ def row_for(record: dict[str, Any]) -> dict[str, Any]:
 class CallStore:
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine: AsyncEngine = create_async_engine(async_url(url))
+        self.engine: AsyncEngine = create_async_engine(async_url(url), hide_parameters=True)
 
     async def open(self) -> None:
         """Create the database file's folder (SQLite) and the table if they are missing."""
@@ -138,6 +138,12 @@ class CallStore:
         async with self.engine.connect() as connection:
             result = await connection.execute(sa.select(sa.func.count()).select_from(calls))
             return int(result.scalar_one())
+
+    async def purge(self, before: float) -> int:
+        """Delete the calls that started before `before` (storage.retention_days); returns how many."""
+        async with self.engine.begin() as connection:
+            result = await connection.execute(sa.delete(calls).where(calls.c.started_at < before))
+        return int(result.rowcount)
 
     async def close(self) -> None:
         await self.engine.dispose()

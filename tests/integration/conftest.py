@@ -71,7 +71,9 @@ def asterisk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AsteriskInsta
     phone_port = _free_port(socket.SOCK_DGRAM)
     settings.extra["TEST_PHONE_PORT"] = str(phone_port)
     (instance.etc_dir / "pjsip_custom.conf").write_text(
-        "[queue-phone](staff-phone)\naors = queue-phone\n"
+        "[queue-phone](staff-phone)\naors = queue-phone\nauth = queue-phone-auth\n"
+        f"[queue-phone-auth]\ntype = auth\nauth_type = userpass\nusername = queue-phone\n"
+        f"password = phone-{random.getrandbits(64):x}\n"
         f"[queue-phone]\ntype = aor\ncontact = sip:phone@127.0.0.1:{phone_port}\n"
     )
     instance.start()

@@ -54,3 +54,31 @@ async def test_ari_error_during_setup_hands_caller_to_queue(asterisk: AsteriskIn
         result = await call
         assert result.successful_calls == 1, result.output
         assert await service.client.list_bridges() == []
+
+
+async def test_a_call_over_max_calls_waits_in_the_fallback_queue_not_with_the_agent(
+    asterisk: AsteriskInstance, workdir: Path
+) -> None:
+    async with running_bridge(asterisk, None, overrides={"limits": {"max_calls": 2}}) as service:
+        target = ("127.0.0.1", asterisk.settings.sip_port)
+        callers = [
+            SippCaller(workdir, target, caller_pcap(workdir), caller=f"155500030{i}", hold_ms=6000) for i in range(3)
+        ]
+        calls = [asyncio.create_task(caller.run(timeout=40)) for caller in callers]
+        await wait_for_finished_calls(service, 1)
+        declined = service.app.finished[0]
+        assert declined.end_reason == "declined:at_capacity"
+        assert len(service.app.calls) == 2  # the other two talk to the bridge
+        output = await wait_for_queue_caller(asterisk, timeout=1.0)  # within a second of arriving
+        assert "support has 1 calls" in output
+        metrics = service.metrics.render().decode()
+        assert 'bridge_calls_declined_total{reason="at_capacity"} 1.0' in metrics
+        assert "bridge_max_calls 2.0" in metrics
+        results = await asyncio.gather(*calls)
+        assert all(result.successful_calls == 1 for result in results), [r.output for r in results]
+        await wait_for_finished_calls(service, 3)
+        assert sorted(record.end_reason.split(":")[0] for record in service.app.finished) == [
+            "caller",
+            "caller",
+            "declined",
+        ]

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import stat
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    DisconnectionError,
+    IntegrityError,
+    OperationalError,
+    StatementError,
+)
+from structlog.testing import capture_logs
 
+from bridge.config import ConfigError
 from bridge.storage.calls import CallStore, async_url
-from bridge.storage.writer import RecordWriter
+from bridge.storage.writer import RecordWriter, is_permanent
 
 
 def record(call_id: str, caller_said: str, started_at: float = 1000.0, **extra: Any) -> dict[str, Any]:
@@ -87,7 +101,7 @@ async def test_writer_retries_until_the_database_is_back(tmp_path: Path) -> None
     assert await writer.drain(10)
     await writer.close()
     assert store.saved == ["a", "b"] and writer.failures == 2
-    assert not (tmp_path / "spool").exists()  # nothing had to be spooled
+    assert list((tmp_path / "spool").iterdir()) == []  # the journal is gone once everything is saved
 
 
 async def test_unsaved_records_are_spooled_and_saved_at_the_next_start(tmp_path: Path) -> None:
@@ -97,7 +111,7 @@ async def test_unsaved_records_are_spooled_and_saved_at_the_next_start(tmp_path:
     writer.submit(record("a", "hello"))
     writer.submit(record("b", "hello"))
     await writer.close(seconds=0.2)
-    assert down.saved == [] and len(list((tmp_path / "spool").glob("unsaved-*.jsonl"))) == 1
+    assert down.saved == [] and len(journal_lines(tmp_path / "spool")) == 2
 
     up = FlakyStore(failures=0)
     restarted = RecordWriter(up, tmp_path / "spool")  # type: ignore[arg-type]
@@ -106,3 +120,189 @@ async def test_unsaved_records_are_spooled_and_saved_at_the_next_start(tmp_path:
     await restarted.close()
     assert sorted(up.saved) == ["a", "b"]
     assert list((tmp_path / "spool").glob("*")) == []
+
+
+def journal_lines(spool: Path) -> list[dict[str, Any]]:
+    """The calls in the spool journal that are not marked done."""
+    lines = [json.loads(line) for line in (spool / "journal.jsonl").read_text().splitlines()]
+    done = {line["done"] for line in lines if "done" in line}
+    return [line for line in lines if "seq" in line and line["seq"] not in done]
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+async def test_a_record_is_in_the_fsynced_journal_the_moment_it_is_submitted(tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    writer = RecordWriter(FlakyStore(failures=10**6), spool)  # type: ignore[arg-type]
+    await writer.start()
+    writer.submit(record("a", "hello"))  # no await in between: the writer has not even tried to save it
+    assert [line["record"]["channel_id"] for line in journal_lines(spool)] == ["a"]
+    assert mode(spool) == 0o700 and mode(spool / "journal.jsonl") == 0o600  # transcripts are private
+    await writer.close(seconds=0)
+
+    up = FlakyStore(failures=0)
+    restarted = RecordWriter(up, spool)  # type: ignore[arg-type]
+    await restarted.start()
+    assert await restarted.drain(5)
+    await restarted.close()
+    assert up.saved == ["a"]
+
+
+async def test_a_spool_folder_the_bridge_cannot_write_stops_start_up_with_the_key(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    writer = RecordWriter(FlakyStore(failures=0), tmp_path / "a-file" / "spool")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"storage\.spool_dir"):
+        await writer.start()
+
+
+class RefusingStore:
+    """A database that refuses one row for good, as PostgreSQL refuses a caller name that is too long."""
+
+    def __init__(self, refuse: str) -> None:
+        self.refuse = refuse
+        self.attempts: list[str] = []
+        self.saved: list[str] = []
+
+    async def save(self, row: dict[str, Any]) -> None:
+        self.attempts.append(row["channel_id"])
+        if row["channel_id"] == self.refuse:
+            raise DataError("INSERT", {}, Exception("value too long for type character varying(64)"))
+        self.saved.append(row["channel_id"])
+
+
+async def test_a_row_the_database_refuses_goes_to_the_dead_letter_file_and_the_next_is_saved(tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    store = RefusingStore(refuse="bad")
+    writer = RecordWriter(store, spool)  # type: ignore[arg-type]
+    await writer.start()
+    with capture_logs() as logs:
+        writer.submit(record("bad", "hello", caller="1" * 80))
+        writer.submit(record("good", "hello"))
+        assert await writer.drain(5)
+    await writer.close()
+    assert store.saved == ["good"] and store.attempts == ["bad", "good"]  # refused once, never retried
+    assert writer.dead_letters == 1 and writer.failures == 0
+    assert [entry["call"] for entry in logs if entry["event"] == "storage.dead_letter"] == ["bad"]
+    (dead,) = spool.glob("deadletter-*.jsonl")
+    (letter,) = [json.loads(line) for line in dead.read_text().splitlines()]
+    assert letter["record"]["channel_id"] == "bad" and "value too long" in letter["error"]
+    assert mode(dead) == 0o600
+    assert list(spool.glob("journal*")) == []  # the bad row is not loaded again at the next start
+
+
+class Orig(Exception):
+    """What asyncpg's errors look like to SQLAlchemy: most arrive as a plain DBAPIError with a SQLSTATE."""
+
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(sqlstate)
+        self.sqlstate = sqlstate
+
+
+@pytest.mark.parametrize(
+    ("error", "permanent"),
+    [
+        (DataError("INSERT", {}, Exception("too long")), True),
+        (IntegrityError("INSERT", {}, Exception("null value")), True),
+        (DBAPIError("INSERT", {}, Orig("22001")), True),  # string_data_right_truncation
+        (StatementError("(builtins.TypeError) not JSON serializable", "INSERT", {}, TypeError()), True),
+        (KeyError("channel_id"), True),  # a record the store cannot even turn into a row
+        (OperationalError("INSERT", {}, Exception("database is restarting")), False),
+        (DBAPIError("INSERT", {}, Orig("57P01")), False),  # admin_shutdown
+        (DBAPIError("INSERT", {}, Orig("08003")), False),  # connection_does_not_exist
+        (DBAPIError("INSERT", {}, Exception("closed"), connection_invalidated=True), False),
+        (DisconnectionError("gone"), False),
+        (ConnectionRefusedError(111, "refused"), False),
+        (TimeoutError(), False),
+    ],
+)
+def test_permanent_refusals_are_told_from_an_unreachable_database(error: Exception, permanent: bool) -> None:
+    assert is_permanent(error) is permanent
+
+
+async def test_a_torn_last_line_is_quarantined_and_the_whole_lines_are_loaded(tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    lines = [
+        json.dumps({"seq": 1, "record": record("a", "hello")}),
+        json.dumps({"seq": 2, "record": record("b", "hello")}),
+        json.dumps({"done": 1}),
+        "not json at all",
+        json.dumps({"seq": 3, "record": record("c", "hello")}),
+    ]
+    torn = json.dumps({"seq": 4, "record": record("d", "hello")})[:40]  # the bridge was killed mid-write
+    (spool / "journal.jsonl").write_text("\n".join(lines) + "\n" + torn)
+    (spool / "unsaved-20260101T000000-1.jsonl").write_text(json.dumps(record("old", "hello")) + "\n")  # older spool
+    store = FlakyStore(failures=0)
+    writer = RecordWriter(store, spool)  # type: ignore[arg-type]
+    with capture_logs() as logs:
+        await writer.start()
+        assert await writer.drain(5)
+    await writer.close()
+    assert store.saved == ["old", "b", "c"]  # "a" was already done
+    (quarantine,) = spool.glob("quarantine-*.jsonl")
+    assert quarantine.read_text().splitlines() == ["not json at all", torn]
+    assert mode(quarantine) == 0o600
+    assert [entry["lines"] for entry in logs if entry["event"] == "storage.spool_quarantined"] == [2]
+    assert sorted(path.name for path in spool.iterdir()) == [quarantine.name]
+
+
+class GatedStore:
+    """A database that takes nothing until the test opens the gate."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.saved: list[str] = []
+
+    async def save(self, row: dict[str, Any]) -> None:
+        await self.gate.wait()
+        self.saved.append(row["channel_id"])
+
+
+async def test_past_the_memory_limit_records_wait_in_the_journal_and_none_is_lost(tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    store = GatedStore()
+    writer = RecordWriter(store, spool, memory_limit=3)  # type: ignore[arg-type]
+    await writer.start()
+    ids = [f"call-{number:02d}" for number in range(10)]
+    for call_id in ids:
+        writer.submit(record(call_id, "hello"))
+        await asyncio.sleep(0)
+        assert writer.in_memory <= 3
+    assert writer.pending == 10 and len(journal_lines(spool)) == 10
+    store.gate.set()
+    assert await writer.drain(5)
+    await writer.close()
+    assert store.saved == ids  # all of them, in the order they ended
+
+    for call_id in ids:  # a backlog bigger than the limit, left by the last run
+        writer.submit(record(call_id, "again"))
+    later = GatedStore()
+    later.gate.set()
+    restarted = RecordWriter(later, spool, memory_limit=3)  # type: ignore[arg-type]
+    await restarted.start()
+    assert restarted.in_memory == 0 and restarted.pending == 10  # read from the journal as room is made
+    assert await restarted.drain(5)
+    await restarted.close()
+    assert later.saved == ids
+
+
+async def test_calls_and_dead_letters_past_the_retention_are_deleted(tmp_path: Path) -> None:
+    store = CallStore(f"sqlite:///{tmp_path / 'calls.db'}")
+    await store.open()
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    old_letter = spool / "deadletter-20200101.jsonl"
+    old_letter.write_text("{}\n")
+    month_ago = time.time() - 30 * 86400
+    os.utime(old_letter, (month_ago, month_ago))
+    try:
+        await store.save(record("old", "hello", started_at=month_ago))
+        await store.save(record("new", "hello", started_at=time.time()))
+        writer = RecordWriter(store, spool, retention_days=7)
+        assert await writer.purge_old_calls() == (1, 1)
+        assert [row["id"] for row in await store.search()] == ["new"] and not old_letter.exists()
+        assert await RecordWriter(store, spool).purge_old_calls() == (0, 0)  # 0 days: keep everything
+    finally:
+        await store.close()
