@@ -89,6 +89,12 @@ class ConversationConfig(_Section):
     max_call_seconds: float = Field(default=900.0, gt=0)
     history_turns: int = Field(default=8, ge=0)
     on_error: Literal["transfer", "hangup"] = "transfer"
+    # Deadlines for the models, after which the call apologises and follows on_error: speech
+    # recognition's final text after the end of a turn, the language model's decision and each
+    # further clause of an answer, the first audio of each thing the agent says.
+    stt_timeout_seconds: float = Field(default=8.0, gt=0, le=120)
+    llm_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
+    tts_timeout_seconds: float = Field(default=8.0, gt=0, le=120)
 
     @model_validator(mode="after")
     def _pause_before_end(self) -> ConversationConfig:

@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 
 from bridge.ari.client import AriClient, AriError, AriUnreachable
 from bridge.config import BridgeConfig, ConfigError
+from bridge.logs import redacted_url
 from bridge.models.errors import ModelFileError
 from bridge.routing.queues import QueueMonitor
 from bridge.routing.validation import missing_targets
@@ -178,10 +179,10 @@ async def check_storage(config: BridgeConfig) -> list[Finding]:
         async with store.engine.connect():
             pass
     except Exception as error:  # noqa: BLE001 - any driver error means the same to the operator
-        return [Finding("storage", False, f"cannot open {url.split('@')[-1]}: {error}; check storage.url")]
+        return [Finding("storage", False, f"cannot open {redacted_url(url)}: {error}; check storage.url")]
     finally:
         await store.close()
-    return [Finding("storage", True, url.split("@")[-1])]
+    return [Finding("storage", True, redacted_url(url))]
 
 
 def _exists(path: str) -> bool:

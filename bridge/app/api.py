@@ -86,8 +86,8 @@ def build_api(
 
     async def get_health(_: web.Request) -> web.Response:
         state = health()
-        # 503 while draining too: a load balancer (Kamailio, a probe) sends new calls elsewhere.
-        ready = state.get("ari") and state.get("accepting", True)
+        # 503 while draining or with a stuck model too: a load balancer sends new calls elsewhere.
+        ready = state.get("ari") and state.get("accepting", True) and state.get("models_ok", True)
         return web.json_response(state, status=200 if ready else 503)
 
     async def get_metrics(_: web.Request) -> web.Response:

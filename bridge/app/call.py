@@ -9,14 +9,18 @@ the shipped dialplan sends them to a human queue.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import socket
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import structlog
 
 from bridge.ari.client import AriClient, AriError, AriNotFound
+from bridge.ari.sanitize import caller_id, channel_text
 from bridge.config import MediaConfig
 from bridge.media.clock import MediaClock
 from bridge.media.codecs import codec_for
@@ -163,8 +167,8 @@ class CallSession:
         self.record.transfer = {"target": route.name, "kind": target.kind, "destination": target.destination}
         self.record.transfer["by"] = route.by
         try:
-            for name, value in variables.items():
-                await self.ari.set_variable(self.channel_id, name, value)
+            for name, value in variables.items():  # the caller's words: cleaned before the dialplan sees them
+                await self.ari.set_variable(self.channel_id, name, channel_text(value))
             if target.kind == "extension":
                 outcome = await self._connect_extension(target.destination)
             else:
@@ -194,9 +198,9 @@ class CallSession:
         self._legs[leg_id] = hung_up
         if self._watch_channel is not None:
             self._watch_channel(leg_id, self)
-        caller_id = f'"{self.info.caller_name}" <{self.info.caller_number}>' if self.info.caller_number else ""
+        shown_as = caller_id(self.info.caller_name, self.info.caller_number)
         try:
-            await self.ari.originate(leg_id, endpoint, "transfer", self._ring_seconds, caller_id)
+            await self.ari.originate(leg_id, endpoint, "transfer", self._ring_seconds, shown_as)
         except AriError as error:
             self._log.info("call.transfer_unavailable", endpoint=endpoint, error=str(error))
             return "unavailable"
@@ -248,7 +252,7 @@ class CallSession:
         channel = await self.ari.external_media(
             self.media_channel_id, f"{config.external_host}:{self.rtp.local_address[1]}", codec.name
         )
-        self.rtp.remote = _asterisk_rtp_address(channel, self.ari.base_url)
+        self.rtp.expect_peer(await asterisk_rtp_address(channel, self.ari.base_url, self.rtp.local_address[0]))
         await asyncio.wait_for(media_ready, config.setup_timeout_seconds)
         if self._ended.is_set():
             return
@@ -332,16 +336,25 @@ def bridge_name(app: str, channel_id: str) -> str:
     return f"{app}:{channel_id}"
 
 
-def _asterisk_rtp_address(channel: dict[str, Any], ari_url: str) -> tuple[str, int] | None:
-    """Where Asterisk's externalMedia channel sends from and listens on (its channel vars)."""
+async def asterisk_rtp_address(channel: dict[str, Any], ari_url: str, local_host: str) -> tuple[str, int]:
+    """Where Asterisk's externalMedia channel sends from (its channel vars), as an IP address.
+
+    Without the vars (or bound to all addresses), it is Asterisk's host with any port: the first
+    packet from there is latched. A host name is resolved, since packets carry addresses, in the
+    family of our own socket (so "localhost" is 127.0.0.1, not ::1, for an IPv4 socket).
+    """
     variables = channel.get("channelvars") or {}
-    host = variables.get("UNICASTRTP_LOCAL_ADDRESS")
-    port = variables.get("UNICASTRTP_LOCAL_PORT")
-    if not host or not port:
-        return None
-    if host in ("0.0.0.0", "::"):
-        host = ari_url.split("://", 1)[1].rsplit(":", 1)[0]
-    return str(host), int(port)
+    host = str(variables.get("UNICASTRTP_LOCAL_ADDRESS") or "")
+    port = int(variables.get("UNICASTRTP_LOCAL_PORT") or 0)
+    if host in ("", "0.0.0.0", "::"):
+        host = urlsplit(ari_url).hostname or "127.0.0.1"
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        family = socket.AF_INET6 if ":" in local_host else socket.AF_INET
+        found = await asyncio.get_running_loop().getaddrinfo(host, None, family=family, type=socket.SOCK_DGRAM)
+        host = str(found[0][4][0])
+    return host, port
 
 
 def _media_summary(rtp: RtpSession) -> dict[str, Any]:

@@ -6,11 +6,14 @@ read live state when scraped. Each service has its own registry, so several can 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from bridge.app.call import CallRecord
+from bridge.speech.workers import WorkerState
 
 LATENCY_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0, 1.2, 1.5, 2.0, 3.0, 5.0)
 _DROPS = ("lost", "late", "malformed", "foreign", "wrong_payload_type", "wrong_size")
@@ -24,8 +27,9 @@ def end_label(end_reason: str) -> str:
 
 
 class BridgeMetrics:
-    def __init__(self, live: dict[str, Callable[[], float]]) -> None:
+    def __init__(self, live: dict[str, Callable[[], float]], workers: Callable[[], list[WorkerState]] = list) -> None:
         self.registry = registry = CollectorRegistry()
+        registry.register(_WorkerCollector(workers))
         for name, read in live.items():
             Gauge(f"bridge_{name}", _LIVE_HELP.get(name, name), registry=registry).set_function(read)
         self.calls = Counter("bridge_calls", "Finished calls by ending", ["direction", "end"], registry=registry)
@@ -75,6 +79,34 @@ class BridgeMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _WorkerCollector(Collector):
+    """The model threads as they are at scrape time (one label value per model: stt, tts, llm)."""
+
+    def __init__(self, workers: Callable[[], list[WorkerState]]) -> None:
+        self._workers = workers
+
+    def collect(self) -> Iterator[Metric]:
+        states = self._workers()
+        up = GaugeMetricFamily(
+            "bridge_model_worker_up", "1 while the model thread runs and is not stuck", labels=["worker"]
+        )
+        busy = GaugeMetricFamily(
+            "bridge_model_worker_busy_seconds", "How long the model's current job has run", labels=["worker"]
+        )
+        jobs = CounterMetricFamily("bridge_model_worker_jobs", "Model jobs (LLM: steps) run", labels=["worker"])
+        failures = CounterMetricFamily("bridge_model_worker_failures", "Model jobs that raised", labels=["worker"])
+        restarts = CounterMetricFamily(
+            "bridge_model_worker_restarts", "Times a dead or stuck model thread was replaced", labels=["worker"]
+        )
+        for state in states:
+            up.add_metric([state.name], float(state.healthy))
+            busy.add_metric([state.name], state.busy_seconds)
+            jobs.add_metric([state.name], state.jobs)
+            failures.add_metric([state.name], state.failures)
+            restarts.add_metric([state.name], state.restarts)
+        yield from (up, busy, jobs, failures, restarts)
 
 
 _LIVE_HELP = {

@@ -27,6 +27,7 @@ from bridge.ari.client import AriClient
 from bridge.ari.events import AriEventStream
 from bridge.config import BridgeConfig, ConfigError
 from bridge.conversation.agent import Agent
+from bridge.logs import redacted_url
 from bridge.media.clock import MediaClock
 from bridge.media.codecs import codec_for
 from bridge.pipelines.base import MediaPipeline
@@ -35,12 +36,15 @@ from bridge.routing.queues import QueueMonitor
 from bridge.routing.services import RoutingServices
 from bridge.routing.validation import missing_targets
 from bridge.routing.webhooks import Webhooks
+from bridge.speech.workers import Supervised
 from bridge.storage.calls import CallStore
 from bridge.storage.writer import RecordWriter
 
 log = structlog.get_logger(__name__)
 
 COUNTED_MEMORY = 10_000
+# How often the model threads are checked (dead or stalled ones are restarted).
+SUPERVISE_SECONDS = 5.0
 
 
 def _not_ready(persona: str) -> MediaPipeline:
@@ -92,7 +96,8 @@ class BridgeService:
                 "records_pending": lambda: self.records.pending,
                 "max_calls": lambda: self.app.max_calls,
                 "accepting_calls": lambda: float(self.app.accepting),
-            }
+            },
+            lambda: [worker.state() for worker in self.workers()],
         )
         self._counted: OrderedDict[str, None] = OrderedDict()
         self.app.record_listeners.append(self._observe)
@@ -106,6 +111,7 @@ class BridgeService:
         )
         self._api: web.AppRunner | None = None
         self._warming: asyncio.Future[None] | None = None
+        self._supervisor: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
         try:
@@ -115,7 +121,13 @@ class BridgeService:
                 await asyncio.shield(self._shutdown())
             raise
         self.clock.start()
-        log.info("bridge.start", ari=self.config.ari.url, app=self.config.ari.app, format=self.config.media.format)
+        self._supervisor = asyncio.get_running_loop().create_task(self._supervise(), name="model-supervisor")
+        log.info(
+            "bridge.start",
+            ari=redacted_url(self.config.ari.url),
+            app=self.config.ari.app,
+            format=self.config.media.format,
+        )
         try:
             await self.events.run(self.app.handle_event, on_connect=self.app.reconcile)
         finally:
@@ -169,8 +181,35 @@ class BridgeService:
         if problems:
             raise ConfigError("routing targets Asterisk does not know:\n  " + "\n  ".join(problems))
 
+    def workers(self) -> list[Supervised]:
+        return self.agent.workers() if self.agent is not None else []
+
+    async def _supervise(self) -> None:
+        """Restart a model thread that died or is stuck; calls waiting on it have their own
+        deadlines and have already apologised."""
+        while True:
+            await asyncio.sleep(SUPERVISE_SECONDS)
+            for worker in self.workers():
+                state = worker.state()
+                if not state.healthy:
+                    log.error(
+                        "model.worker_unhealthy", worker=state.name, alive=state.alive, busy_seconds=state.busy_seconds
+                    )
+                    worker.restart()
+
     def health(self) -> dict[str, Any]:
+        models = [worker.state() for worker in self.workers()]
         return {
+            "models_ok": all(state.healthy for state in models),
+            "models": {
+                state.name: {
+                    "alive": state.alive,
+                    "stalled": state.stalled,
+                    "busy_seconds": round(state.busy_seconds, 1),
+                    "restarts": state.restarts,
+                }
+                for state in models
+            },
             "ari": self.events.connected.is_set(),
             "ami": self.queues.connected,
             "calls": len(self.app.calls),
@@ -247,6 +286,8 @@ class BridgeService:
         self.metrics.observe(record)
 
     async def _shutdown(self) -> None:
+        if self._supervisor is not None:
+            self._supervisor.cancel()
         await self.dialer.shutdown()
         if self._api is not None:
             await self._api.cleanup()

@@ -82,7 +82,10 @@ class AriEventStream:
                 log.warning("ari.bad_event", data=str(message.data)[:200])
                 continue
             if isinstance(event, dict):
-                await handler(event)
+                try:
+                    await handler(event)
+                except Exception:  # one bad event (or a bug in its handler) must not end the stream
+                    log.exception("ari.event_handler_failed", event_type=str(event.get("type")))
 
 
 def _handshake_hint(status: int, stream: AriEventStream) -> str:

@@ -23,7 +23,7 @@ from bridge.routing.services import RoutingServices
 from bridge.speech.llm import ANSWER, LanguageModel
 from bridge.speech.stt import SpeechRecognizer
 from bridge.speech.tts import Speaker
-from bridge.speech.workers import ModelWorker
+from bridge.speech.workers import ModelWorker, Supervised
 
 log = structlog.get_logger(__name__)
 
@@ -126,6 +126,10 @@ class Agent:
             answers.append((question, " ".join(clauses)))
         self._demonstrations[key] = tuple(answers)
         return self._demonstrations[key]
+
+    def workers(self) -> list[Supervised]:
+        """Every model thread the calls depend on, for the service's supervision."""
+        return [self.stt_worker, self.speaker.worker, *self.llm.workers()]
 
     def cached_phrase(self, text: str, rate: int) -> bytes | None:
         """Audio for `text` if it was rendered before (fixed phrases), else None: stream it instead."""

@@ -20,6 +20,7 @@ from typing import Any, Literal
 import structlog
 
 from bridge.conversation.agent import Agent
+from bridge.conversation.deadlines import next_within, stalled_after
 from bridge.conversation.endpointing import FRAME_MS, Endpointer, EndpointSettings, Signal
 from bridge.conversation.prompt import agent_turn
 from bridge.conversation.reply import Reply
@@ -121,7 +122,7 @@ class Conversation:
     def on_dtmf(self, digit: str) -> None:
         if self._desk is None or self.phase != "talking":
             return
-        self._log.info("turn.dtmf", digit=digit)
+        self._log.info("turn.dtmf")  # never the digit: callers key in PINs and card numbers
         self._spawn(self._on_digit(digit))
 
     async def stop(self) -> None:
@@ -173,7 +174,7 @@ class Conversation:
         if self.phase == "ending" or self._turn is None or self._transcriber is None:
             return
         self._turn.marks.clear()
-        reply = Reply(self.agent.speaker, self._rate, self._output, self._turn)
+        reply = self._new_reply(self._turn)
         self._desk_before = self._desk.snapshot() if self._desk is not None else None
         self._set_reply(reply, self._respond(self._turn, self._transcriber, reply))
 
@@ -197,7 +198,7 @@ class Conversation:
             turn.outcome = "cut_at_max_length"
         self.turns.append(turn)
         if self._reply is None or self._reply.turn is not turn:
-            reply = Reply(self.agent.speaker, self._rate, self._output, turn)
+            reply = self._new_reply(turn)
             self._set_reply(reply, self._respond(turn, transcriber, reply))
         assert self._reply is not None
         self._reply.released.set()
@@ -225,7 +226,8 @@ class Conversation:
     async def _respond(self, turn: Turn, transcriber: Transcriber, reply: Reply) -> None:
         playing = asyncio.ensure_future(reply.play())
         try:
-            text = await transcriber.final()
+            async with stalled_after(self.settings.stt_timeout_seconds, "speech recognition"):
+                text = await transcriber.final()
             turn.mark("stt_final")
             turn.caller_text = text
             if self._is_noise(turn):
@@ -234,9 +236,10 @@ class Conversation:
                 self._resume_unheard(reply)
             else:
                 self._unheard = []
-                decided = await self._understanding.decide(
-                    text, self._recent_history(), self._caller_facts(), reply.llm_go, turn
-                )
+                async with stalled_after(self.settings.llm_timeout_seconds, "the language model"):
+                    decided = await self._understanding.decide(
+                        text, self._recent_history(), self._caller_facts(), reply.llm_go, turn
+                    )
                 turn.decided = decided.as_dict()
                 if decided.action is not None:
                     await self._act(turn, decided.action, reply, playing)
@@ -257,8 +260,13 @@ class Conversation:
 
     async def _answer(self, turn: Turn, text: str, decided: Decided, reply: Reply) -> None:
         """Stream the grounded answer into the reply, clause by clause."""
+        clauses = aiter(decided.clauses(turn))
         try:
-            async for clause in decided.clauses(turn):
+            while True:
+                try:
+                    clause = await next_within(clauses, self.settings.llm_timeout_seconds, "the language model")
+                except StopAsyncIteration:
+                    break
                 turn.mark("first_clause")
                 reply.add(clause, self.agent.cached_phrase(clause, self._rate))
         finally:
@@ -309,7 +317,7 @@ class Conversation:
         self._output.clear()
         turn = Turn(len(self.turns), speech_start=now, speech_end=now, caller_text=f"[dtmf {digit}]")
         self.turns.append(turn)
-        reply = Reply(self.agent.speaker, self._rate, self._output, turn)
+        reply = self._new_reply(turn)
         reply.released.set()
         playing = asyncio.ensure_future(reply.play())
         self._set_reply(reply, self._act(turn, action, reply, playing))
@@ -374,7 +382,7 @@ class Conversation:
         reply.close()
 
     def _greet(self) -> None:
-        reply = Reply(self.agent.speaker, self._rate, self._output)
+        reply = self._new_reply()
         reply.released.set()
         self._set_reply(reply, self._say(reply, self.persona.greeting))
 
@@ -383,19 +391,24 @@ class Conversation:
         now = time.monotonic()
         turn = Turn(len(self.turns), speech_start=now, speech_end=now, agent_text=text, outcome=outcome)
         self.turns.append(turn)
-        reply = Reply(self.agent.speaker, self._rate, self._output)
+        reply = self._new_reply()
         reply.released.set()
         self._set_reply(reply, self._say(reply, text))
 
     async def _say(self, reply: Reply, text: str) -> None:
         playing = asyncio.ensure_future(reply.play())
         try:
-            reply.add(text, await self.agent.phrase(text, self._rate))
+            async with stalled_after(self.settings.tts_timeout_seconds, "speech synthesis"):
+                audio = await self.agent.phrase(text, self._rate)
+            reply.add(text, audio)
             reply.close()
             await playing
             await self._output.wait_for_playout()
         finally:
             playing.cancel()
+
+    def _new_reply(self, turn: Turn | None = None) -> Reply:
+        return Reply(self.agent.speaker, self._rate, self._output, turn, self.settings.tts_timeout_seconds)
 
     def _set_reply(self, reply: Reply, work: Coroutine[Any, Any, None]) -> None:
         self._cancel_reply()
@@ -469,7 +482,9 @@ class Conversation:
         now = time.monotonic()
         self.turns.append(Turn(len(self.turns), now, now, agent_text=text, outcome=f"agent:{reason}"))
         try:
-            self._output.put(await self.agent.phrase(text, self._rate))
+            async with stalled_after(self.settings.tts_timeout_seconds, "speech synthesis"):
+                audio = await self.agent.phrase(text, self._rate)
+            self._output.put(audio)
             self._output.end_segment()
             await self._output.wait_for_playout()
         except Exception as error:  # noqa: BLE001 - even the last phrase may fail; still end the call

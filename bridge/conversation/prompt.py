@@ -108,8 +108,10 @@ def build_prompt(
             by_label[label] = [(text, label) for text in examples]
     if targets:
         # Requests to be put through somewhere unlisted are refused by label, never by rule.
-        lines.append("A question about a department's subject is still an answer; route only when the caller "
-                     "wants help from that department.")
+        lines.append(
+            "A question about a department's subject is still an answer; route only when the caller "
+            "wants help from that department."
+        )
     by_label[ANSWER] = [
         (_SMALL_TALK[0], agent_turn(ANSWER, _SMALL_TALK[1])),
         *((question, agent_turn(ANSWER, persona.unknown_answer)) for question in _UNKNOWN_QUESTIONS),

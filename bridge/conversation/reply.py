@@ -14,6 +14,7 @@ import contextlib
 import threading
 from dataclasses import dataclass
 
+from bridge.conversation.deadlines import next_within
 from bridge.conversation.turns import Turn
 from bridge.media.playout import PlayoutQueue
 from bridge.speech.tts import Speaker
@@ -27,8 +28,16 @@ class Clause:
 
 
 class Reply:
-    def __init__(self, speaker: Speaker, rate: int, output: PlayoutQueue, turn: Turn | None = None) -> None:
+    def __init__(
+        self,
+        speaker: Speaker,
+        rate: int,
+        output: PlayoutQueue,
+        turn: Turn | None = None,
+        first_audio_seconds: float = 8.0,
+    ) -> None:
         self.speaker = speaker
+        self.first_audio_seconds = first_audio_seconds  # per chunk: past it, speech synthesis has stalled
         self.rate = rate
         self.output = output
         self.turn = turn
@@ -57,7 +66,11 @@ class Reply:
                 await self._emit(clause.audio)
             else:
                 async with contextlib.aclosing(self.speaker.speak(clause.text, self.rate)) as chunks:
-                    async for audio in chunks:
+                    while True:
+                        try:
+                            audio = await next_within(chunks, self.first_audio_seconds, "speech synthesis")
+                        except StopAsyncIteration:
+                            break
                         if self.turn is not None:
                             self.turn.mark("tts_first_audio")
                         self.llm_go.set()

@@ -4,8 +4,10 @@ Inbound: datagrams are checked (source address, RTP syntax, payload type), reord
 jitter buffer, decoded to PCM and handed to the pipeline. Outbound: the shared media clock calls
 `on_tick` every 20 ms and we send exactly one frame, from the playout queue or silence.
 
-Latching: we accept media only from Asterisk's announced RTP address; the first packet from it
-fixes the source, and anything from elsewhere is dropped and counted (spoofing, stray streams).
+Latching: we accept media only from Asterisk's announced RTP address (`expect_peer`); until it is
+known nothing is accepted, since the socket is open to anyone who finds the port. The first packet
+from that address fixes the source port (symmetric RTP), and anything from elsewhere is dropped
+and counted (spoofing, stray streams).
 """
 
 from __future__ import annotations
@@ -52,8 +54,10 @@ class RtpSession(asyncio.DatagramProtocol):
     ) -> None:
         self.codec = codec
         self.clock = clock
-        self.remote = remote
+        self.remote: Address | None = None
         self.latched: Address | None = None
+        if remote is not None:
+            self.expect_peer(remote)
         self.playout = PlayoutQueue(codec.pcm_frame_bytes)
         self.jitter = JitterBuffer(jitter_depth)
         self.stats = RtpSessionStats()
@@ -81,7 +85,7 @@ class RtpSession(asyncio.DatagramProtocol):
         self.closed.set()
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
-        source = (addr[0], addr[1])
+        source = (_plain_host(addr[0]), addr[1])
         if not self._accepts_source(source):
             self.stats.foreign += 1
             return
@@ -108,13 +112,21 @@ class RtpSession(asyncio.DatagramProtocol):
             if sink is not None:
                 sink(self.codec.decode(ready.payload))
 
+    def expect_peer(self, remote: Address) -> None:
+        """Asterisk's RTP address, as its externalMedia channel reports it; port 0: any port from
+        that host, the first packet's port is then latched. A source latched before that no
+        longer counts unless it matches."""
+        self.remote = (_plain_host(remote[0]), remote[1])
+        if self.latched is not None and not self._from_remote(self.latched):
+            self.latched = None
+
     # Outbound, driven by MediaClock ---------------------------------------------------------
     def start_sending(self) -> None:
         self.clock.register(self)
 
     def on_tick(self) -> None:
         destination = self.latched or self.remote
-        if self._transport is None or destination is None:
+        if self._transport is None or destination is None or destination[1] == 0:
             return
         frame = self.playout.pop()
         marker = False
@@ -148,10 +160,18 @@ class RtpSession(asyncio.DatagramProtocol):
     def _accepts_source(self, source: Address) -> bool:
         if self.latched is not None:
             return source == self.latched
+        return self._from_remote(source)
+
+    def _from_remote(self, source: Address) -> bool:
         if self.remote is None:
-            return True
+            return False  # Asterisk's address is not known yet: nobody is trusted
         host, port = self.remote
         return source[0] == host and (port == 0 or source[1] == port)
+
+
+def _plain_host(host: str) -> str:
+    """'::ffff:10.0.0.5' (an IPv4 peer on a dual-stack socket) compares as '10.0.0.5'."""
+    return host[7:] if host.startswith("::ffff:") and "." in host else host
 
 
 async def open_rtp_session(

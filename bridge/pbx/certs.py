@@ -13,6 +13,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from bridge.private_files import private_directory
+
 
 class CertificateError(RuntimeError):
     pass
@@ -41,7 +43,7 @@ def self_signed(directory: Path, hosts: list[str] | None = None, days: int = 825
     if pair.cert_file.exists() and pair.key_file.exists():
         return pair
     names = hosts or ["localhost", "127.0.0.1"]
-    directory.mkdir(parents=True, exist_ok=True)
+    private_directory(directory)
     command = [
         "openssl", "req", "-x509", "-nodes", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
         "-keyout", str(pair.key_file), "-out", str(pair.cert_file), "-days", str(days),

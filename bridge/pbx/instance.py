@@ -21,6 +21,7 @@ from pathlib import Path
 from bridge.models.paths import cache_root
 from bridge.pbx.certs import CertificatePair, self_signed
 from bridge.pbx.render import render_config_dir
+from bridge.private_files import private_directory
 
 DEFAULT_CACHE = cache_root()
 
@@ -164,7 +165,7 @@ class AsteriskInstance:
     def render(self) -> None:
         render_config_dir(self.etc_dir, self.settings.values(self.etc_dir, self.var_dir, self.install))
         for sub in ("cache", "lib", "keys", "moh", "spool", "spool/recording", "run", "log", "sbin"):
-            (self.var_dir / sub).mkdir(parents=True, exist_ok=True)
+            private_directory(self.var_dir / sub)  # call recordings, voicemail, the TLS key
 
     def start(self, timeout: float = 30.0) -> None:
         self.render()

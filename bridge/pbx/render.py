@@ -11,6 +11,8 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
+from bridge.private_files import private_directory, write_private
+
 PLACEHOLDER = re.compile(r"\{\{([A-Z][A-Z0-9_]*)\}\}")
 CONFIG_SOURCE = Path(__file__).resolve().parents[2] / "asterisk"
 
@@ -27,12 +29,15 @@ def render_text(text: str, values: Mapping[str, str], name: str = "template") ->
 
 
 def render_config_dir(target: Path, values: Mapping[str, str], source: Path = CONFIG_SOURCE) -> list[Path]:
-    """Write every *.conf from `source` into `target` with placeholders filled in."""
-    target.mkdir(parents=True, exist_ok=True)
+    """Write every *.conf from `source` into `target` with placeholders filled in.
+
+    They hold the ARI, AMI and SIP passwords, so they are owner-only (Asterisk runs as our user).
+    """
+    private_directory(target)
     written = []
     for template in sorted(source.glob("*.conf")):
         output = target / template.name
-        output.write_text(render_text(template.read_text(), values, template.name))
+        write_private(output, render_text(template.read_text(), values, template.name).encode("utf-8"))
         written.append(output)
     if not written:
         raise RenderError(f"no *.conf templates in {source}")

@@ -1,18 +1,22 @@
 """Messages callers leave with the agent: a JSON file with the transcript, and the audio as WAV.
 
 One directory, one pair of files per message, named by time and call, written atomically: a
-crash never leaves half a message, and any tool (or a person with `ls`) can pick them up.
+crash never leaves half a message, and any tool (or a person with `ls`) can pick them up. They
+hold what callers said, so they are readable by the bridge's user only (0600, folder 0700).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 import time
 import wave
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from bridge.private_files import private_directory, write_private
 
 
 @dataclass(frozen=True)
@@ -32,16 +36,18 @@ class MessageBox:
 
     def save(self, message: CallerMessage, audio: bytes = b"", sample_rate: int = 8000) -> Path:
         """Store one message; returns the JSON file's path. Runs in a worker thread (file I/O)."""
-        self.directory.mkdir(parents=True, exist_ok=True)
+        private_directory(self.directory)
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(message.left_at))
-        base = self.directory / f"{stamp}-{message.call_id}"
+        # Appended, not Path.with_suffix: channel ids look like "1733087512.42", and every call
+        # that began in the same second would otherwise share "1733087512.json".
+        base = f"{stamp}-{file_name_part(message.call_id)}"
         record = asdict(message)
         if audio:
-            wav_path = base.with_suffix(".wav")
-            _write_atomically(wav_path, lambda path: write_wav(path, audio, sample_rate))
+            wav_path = self.directory / f"{base}.wav"
+            _write_atomically(wav_path, wav_bytes(audio, sample_rate))
             record["audio"] = wav_path.name
-        json_path = base.with_suffix(".json")
-        _write_atomically(json_path, lambda path: path.write_text(json.dumps(record, indent=2), encoding="utf-8"))
+        json_path = self.directory / f"{base}.json"
+        _write_atomically(json_path, json.dumps(record, indent=2).encode("utf-8"))
         return json_path
 
     def list(self) -> list[dict[str, object]]:
@@ -50,15 +56,26 @@ class MessageBox:
         return [json.loads(path.read_text(encoding="utf-8")) for path in sorted(self.directory.glob("*.json"))]
 
 
-def write_wav(path: Path, pcm: bytes, sample_rate: int) -> None:
-    with wave.open(str(path), "wb") as wav:
+def file_name_part(call_id: str) -> str:
+    """A channel id as part of a file name: no path separators or other surprises."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", call_id).lstrip(".") or "call"
+
+
+def wav_bytes(pcm: bytes, sample_rate: int) -> bytes:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as wav:
         wav.setnchannels(1)
         wav.setsampwidth(2)
         wav.setframerate(sample_rate)
         wav.writeframes(pcm)
+    return buffer.getvalue()
 
 
-def _write_atomically(path: Path, write: Callable[[Path], object]) -> None:
+def write_wav(path: Path, pcm: bytes, sample_rate: int) -> None:
+    path.write_bytes(wav_bytes(pcm, sample_rate))
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
     partial = path.with_name(path.name + ".partial")
-    write(partial)
+    write_private(partial, data)
     os.replace(partial, path)

@@ -6,7 +6,8 @@ answer may carry {"caller_name": "...", "notes": "..."}, which the agent uses fo
 delay the caller, so a late answer is dropped and the call goes on without it.
 
 post-call: POST the call record (transcript, turns and latencies, transfer, outcome) once the
-call has ended. Failures are logged and never touch calls.
+call has ended. Failures are logged and never touch calls; a log names only the hook's host,
+since hook URLs often carry a token.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import aiohttp
 import structlog
 
+from bridge.logs import url_host
 from bridge.routing_config import WebhookConfig
 
 log = structlog.get_logger(__name__)
@@ -47,10 +49,10 @@ class Webhooks:
                 response.raise_for_status()
                 body = await response.json(content_type=None)
         except (aiohttp.ClientError, TimeoutError, ValueError) as error:
-            log.warning("webhook.pre_call_failed", url=url, error=str(error) or type(error).__name__)
+            log.warning("webhook.pre_call_failed", host=url_host(url), error=_failure(error))
             return {}
         if not isinstance(body, dict):
-            log.warning("webhook.pre_call_bad_answer", url=url, hint="answer with a JSON object")
+            log.warning("webhook.pre_call_bad_answer", host=url_host(url), hint="answer with a JSON object")
             return {}
         return {key: str(body[key]) for key in ("caller_name", "notes") if body.get(key)}
 
@@ -67,10 +69,21 @@ class Webhooks:
             async with self._client().post(url, json=record) as response:
                 response.raise_for_status()
         except (aiohttp.ClientError, TimeoutError) as error:
-            log.warning("webhook.post_call_failed", url=url, call=record.get("channel_id"), error=str(error))
+            log.warning(
+                "webhook.post_call_failed", host=url_host(url), call=record.get("channel_id"), error=_failure(error)
+            )
 
     async def close(self) -> None:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._session is not None:
             await self._session.close()
+
+
+def _failure(error: Exception) -> str:
+    """What went wrong, without the URL aiohttp writes into some of its messages."""
+    if isinstance(error, aiohttp.ClientResponseError):
+        return f"HTTP {error.status} {error.message}".strip()
+    if isinstance(error, aiohttp.InvalidURL):
+        return "not a valid URL"
+    return str(error) or type(error).__name__

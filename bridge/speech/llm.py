@@ -14,6 +14,8 @@ from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypedDict
 
+from bridge.speech.workers import Supervised
+
 ANSWER = "answer"
 
 
@@ -86,6 +88,9 @@ class LanguageModel(Protocol):
         A local model generates only while `go` is set: the conversation clears it while the first
         clause is being synthesised, so TTS gets the CPU on the critical path.
         """
+
+    def workers(self) -> list[Supervised]:
+        """The threads this model runs on, for supervision (none for a remote server)."""
 
     async def prefill(self, messages: list[ChatMessage], everywhere: bool = False) -> None:
         """Pre-compute the KV cache for a conversation so far (the prompt at start-up, into every

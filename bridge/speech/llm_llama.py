@@ -21,6 +21,7 @@ import numpy as np
 from bridge.models.errors import ModelFileError
 from bridge.speech.llm import ANSWER, ChatMessage, LabelScores, answer_prefix
 from bridge.speech.token_scheduler import TokenScheduler
+from bridge.speech.workers import Supervised
 
 STOP = ["\n\n", "<|im_end|>", "<|endoftext|>"]
 
@@ -119,6 +120,9 @@ class LlamaLanguageModel:
                 yield chunk["choices"][0]["text"] or ""
         finally:
             chunks.close()
+
+    def workers(self) -> list[Supervised]:
+        return [self._scheduler]
 
     def close(self) -> None:
         self._scheduler.close()

@@ -14,6 +14,7 @@ import aiohttp
 import structlog
 
 from bridge.speech.llm import ANSWER, ChatMessage, LabelScores, label_of
+from bridge.speech.workers import Supervised
 
 log = structlog.get_logger(__name__)
 
@@ -41,6 +42,9 @@ class OpenAiCompatibleModel:
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout_seconds, sock_read=timeout_seconds)
         self._session: aiohttp.ClientSession | None = None
+
+    def workers(self) -> list[Supervised]:
+        return []  # the server runs the model; its request timeout bounds every wait
 
     async def prefill(self, messages: list[ChatMessage], everywhere: bool = False) -> None:
         """The server owns its cache; nothing to do here."""

@@ -8,6 +8,11 @@ has produced little so far (a new question, whose first words the caller is wait
 before one that is far along (the tail of an answer that is already being spoken). A generation
 whose `go` event is clear (its first clause is being synthesised) is skipped without losing its
 slot.
+
+The thread is supervised: a job whose step raises is dropped and the thread goes on; a step
+that never returns (llama.cpp wedged) shows in `state()`, and `restart()` hands its caller an
+error, sets its context aside and starts a new thread on the other contexts. The stuck thread
+gives its context back if it ever returns.
 """
 
 from __future__ import annotations
@@ -15,15 +20,21 @@ from __future__ import annotations
 import asyncio
 import itertools
 import threading
+import time
 from collections.abc import AsyncGenerator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import structlog
 
+from bridge.speech.workers import WorkerState
+
 log = structlog.get_logger(__name__)
 
 IDLE_POLL_SECONDS = 0.01
+# One step is one token (~30 ms) or a prompt evaluation (up to ~15 s for a new persona's
+# prompt on two cores with the 1.5B model): longer than this is a wedged thread.
+STALL_SECONDS = 60.0
 T = TypeVar("T")
 _DONE = object()
 
@@ -59,15 +70,61 @@ class _Job:
         return (1 if self.background else 0, self.produced, self.order)
 
 
+class SchedulerStalled(RuntimeError):
+    """The generation's thread was stuck in one step and was replaced."""
+
+
 class TokenScheduler:
-    def __init__(self, contexts: list[Any], name: str = "llm") -> None:
+    def __init__(self, contexts: list[Any], name: str = "llm", stall_seconds: float = STALL_SECONDS) -> None:
+        self.name = name
+        self.stall_seconds = stall_seconds
         self.slots = [Slot(context) for context in contexts]
+        self._set_aside: list[Slot] = []
         self._jobs: list[_Job] = []
         self._order = itertools.count()
         self._wake = threading.Condition()
         self._closed = False
-        self._thread = threading.Thread(target=self._run, name=f"model-{name}", daemon=True)
-        self._thread.start()
+        self._generation = 0
+        self._current: tuple[_Job, float] | None = None  # the job in a step, and since when
+        self.steps = 0
+        self.failures = 0
+        self.restarts = 0
+        self._thread = self._start_thread()
+
+    def _start_thread(self) -> threading.Thread:
+        thread = threading.Thread(target=self._run, args=(self._generation,), name=f"model-{self.name}", daemon=True)
+        thread.start()
+        return thread
+
+    def state(self) -> WorkerState:
+        current = self._current
+        busy = time.monotonic() - current[1] if current is not None else 0.0
+        alive = self._thread.is_alive() and bool(self.slots)
+        return WorkerState(self.name, alive, busy, busy > self.stall_seconds, self.steps, self.failures, self.restarts)
+
+    def restart(self) -> None:
+        """Replace a dead or stuck thread; the stuck job's caller gets SchedulerStalled."""
+        with self._wake:
+            if self._closed:
+                return
+            self._generation += 1
+            stuck, self._current = self._current, None
+            if stuck is not None:
+                job = stuck[0]
+                if job in self._jobs:
+                    self._jobs.remove(job)
+                if job.slot is not None and not self._thread.is_alive():
+                    job.slot.busy, job.slot.history = False, []  # its thread is gone: free, cache unknown
+                elif job.slot is not None and job.slot in self.slots:
+                    self.slots.remove(job.slot)  # in use by the stuck thread: not safe to share
+                    self._set_aside.append(job.slot)
+            self.restarts += 1
+            self._thread = self._start_thread()
+            self._wake.notify_all()
+        if stuck is not None:
+            job.emit(SchedulerStalled(f"the language model was stuck for {time.monotonic() - stuck[1]:.0f} s"))
+            job.emit(_DONE)
+        log.error("model.worker_restarted", worker=self.name, restarts=self.restarts, contexts=len(self.slots))
 
     async def stream(
         self,
@@ -110,21 +167,43 @@ class TokenScheduler:
             self._closed = True
             self._wake.notify()
 
-    def _run(self) -> None:
+    def _run(self, generation: int) -> None:
         while True:
             with self._wake:
                 job = self._next_job()
-                while job is None and not self._closed:
+                while job is None and not self._closed and generation == self._generation:
                     self._wake.wait(IDLE_POLL_SECONDS)
                     job = self._next_job()
-                if self._closed:
+                if self._closed or generation != self._generation:
                     return
-            assert job is not None
+                assert job is not None
+                self._current = (job, time.monotonic())
             try:
                 self._step(job)
             except Exception:  # one job's failure must never stop the thread every call needs
+                self.failures += 1
                 log.exception("llm.job_failed")
                 self._drop(job)
+            finally:
+                self.steps += 1
+            with self._wake:
+                if generation != self._generation:  # replaced while stuck in that step
+                    self._give_back(job)
+                    return
+                self._current = None
+
+    def _give_back(self, job: _Job) -> None:
+        """A retired thread came back from its step: its context is free again (cache unknown)."""
+        slot = job.slot
+        if job.steps is not None:
+            close = getattr(job.steps, "close", None)
+            if close is not None:
+                close()
+        if slot is not None and slot in self._set_aside:
+            self._set_aside.remove(slot)
+            slot.busy, slot.history = False, []
+            self.slots.append(slot)
+            log.info("model.context_recovered", worker=self.name, contexts=len(self.slots))
 
     def _next_job(self) -> _Job | None:
         free = [slot for slot in self.slots if not slot.busy]
@@ -151,6 +230,7 @@ class TokenScheduler:
         except StopIteration:
             self._finish(job, _DONE)
         except Exception as error:  # noqa: BLE001 - handed to the awaiting side
+            self.failures += 1
             self._finish(job, error)
 
     def _drop(self, job: _Job) -> None:
@@ -166,6 +246,8 @@ class TokenScheduler:
             if close is not None:
                 close()
         with self._wake:
+            if job not in self._jobs:
+                return  # taken away by restart(): its caller has been told already
             self._jobs.remove(job)
             if job.slot is not None:
                 job.slot.busy = False

@@ -38,5 +38,9 @@ class Speaker:
         """A whole utterance at once (greetings and apologies cached per call rate)."""
         return b"".join([chunk async for chunk in self.speak(text, rate)])
 
+    @property
+    def worker(self) -> ModelWorker:
+        return self._worker
+
     def close(self) -> None:
         self._worker.close()

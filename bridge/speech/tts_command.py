@@ -13,9 +13,12 @@ from collections.abc import Iterator
 
 from bridge.models.errors import ModelFileError
 
+# The text may start with "-" ("-5 degrees", or a caller's words repeated back), so it can never
+# be read as an option: flite's -t takes the next argument whatever it is, espeak-ng stops
+# reading options at "--".
 COMMANDS = {
-    "flite": lambda voice, text: ["flite", "-voice", voice or "slt", "-t", text, "-o", "/dev/stdout"],
-    "espeak-ng": lambda voice, text: ["espeak-ng", "-v", voice or "en-us", "--stdout", text],
+    "flite": lambda voice, text: ["flite", "-voice", voice or "slt", "-o", "/dev/stdout", "-t", text],
+    "espeak-ng": lambda voice, text: ["espeak-ng", "-v", voice or "en-us", "--stdout", "--", text],
 }
 
 

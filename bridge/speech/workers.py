@@ -4,27 +4,110 @@ Each loaded model gets one `ModelWorker`: a small thread pool that serialises ac
 that is not thread-safe (llama.cpp) or bounds how many decodes run at once (Whisper), shared by
 every call. Streaming results (LLM tokens, TTS audio) cross back to the loop through a queue,
 and closing the async iterator tells the producing thread to stop at its next step.
+
+A job that never returns (a wedged model) cannot be killed in Python, but it need not take the
+model down with it: `state()` shows the stall, and `restart()` gives the worker a fresh pool so
+later jobs run while the stuck thread is left to finish (or not) on its own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
+import time
 from collections.abc import AsyncGenerator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+import structlog
+
+log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 _DONE = object()
+# A job running longer than this is stuck: a Whisper decode or a Piper sentence takes well
+# under a second, a 20 s utterance a few seconds.
+STALL_SECONDS = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerState:
+    """What /health and /metrics say about one model thread (or pool)."""
+
+    name: str
+    alive: bool
+    busy_seconds: float  # how long the oldest running job has run (0: idle)
+    stalled: bool
+    jobs: int
+    failures: int
+    restarts: int
+
+    @property
+    def healthy(self) -> bool:
+        return self.alive and not self.stalled
+
+
+class Supervised(Protocol):
+    """A model thread the service watches: restarted when it dies or stalls."""
+
+    name: str
+
+    def state(self) -> WorkerState: ...
+
+    def restart(self) -> None: ...
 
 
 class ModelWorker:
-    def __init__(self, name: str, threads: int = 1) -> None:
+    def __init__(self, name: str, threads: int = 1, stall_seconds: float = STALL_SECONDS) -> None:
         self.name = name
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"model-{name}")
+        self.stall_seconds = stall_seconds
+        self._threads = threads
+        self._pool = self._new_pool()
+        self._running: dict[int, float] = {}  # job number -> when it started (monotonic)
+        self._numbers = itertools.count()
+        self.jobs = 0
+        self.failures = 0
+        self.restarts = 0
+        self._closed = False
+
+    def _new_pool(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=self._threads, thread_name_prefix=f"model-{self.name}")
+
+    def _tracked(self, function: Callable[[], T]) -> Callable[[], T]:
+        number = next(self._numbers)
+
+        def job() -> T:
+            self._running[number] = time.monotonic()
+            try:
+                return function()
+            except BaseException:
+                self.failures += 1
+                raise
+            finally:
+                self._running.pop(number, None)
+                self.jobs += 1
+
+        return job
 
     async def run(self, function: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, function)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self._tracked(function))
+
+    def state(self) -> WorkerState:
+        started = list(self._running.values())
+        busy = time.monotonic() - min(started) if started else 0.0
+        return WorkerState(
+            self.name, not self._closed, busy, busy > self.stall_seconds, self.jobs, self.failures, self.restarts
+        )
+
+    def restart(self) -> None:
+        """A fresh pool for the jobs to come; the stuck thread keeps its job and is forgotten."""
+        stuck, self._pool = self._pool, self._new_pool()
+        self._running.clear()
+        self.restarts += 1
+        stuck.shutdown(wait=False, cancel_futures=False)
+        log.error("model.worker_restarted", worker=self.name, restarts=self.restarts)
 
     async def stream(self, produce: Callable[[threading.Event], Iterator[T]]) -> AsyncGenerator[T, None]:
         """Iterate a blocking generator on the worker; `produce` must stop when the event is set."""
@@ -39,11 +122,12 @@ class ModelWorker:
                         break
                     loop.call_soon_threadsafe(queue.put_nowait, item)
             except BaseException as error:  # noqa: BLE001 - handed to the awaiting side
+                self.failures += 1
                 loop.call_soon_threadsafe(queue.put_nowait, _Failure(error))
             finally:
                 loop.call_soon_threadsafe(queue.put_nowait, _DONE)
 
-        job = loop.run_in_executor(self._pool, pump)
+        job = loop.run_in_executor(self._pool, self._tracked(pump))
         try:
             while (item := await queue.get()) is not _DONE:
                 if isinstance(item, _Failure):
@@ -54,6 +138,7 @@ class ModelWorker:
             job.add_done_callback(_consume_outcome)
 
     def close(self) -> None:
+        self._closed = True
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 

@@ -8,6 +8,7 @@ events). The schema is created at start-up if missing; the same code runs on bot
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -100,7 +101,7 @@ class CallStore:
         """Create the database file's folder (SQLite) and the table if they are missing."""
         parsed = make_url(self.url)
         if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
-            await asyncio.to_thread(_make_parent, parsed.database)
+            await asyncio.to_thread(_make_private_file, parsed.database)
         async with self.engine.begin() as connection:
             await connection.run_sync(metadata.create_all)
 
@@ -149,5 +150,10 @@ class CallStore:
         await self.engine.dispose()
 
 
-def _make_parent(database: str) -> None:
-    Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+def _make_private_file(database: str) -> None:
+    """The folder, and the file created owner-only before SQLite opens it (callers' data; SQLite
+    gives its journal and WAL files the database file's mode)."""
+    path = Path(database).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    path.chmod(0o600)

@@ -82,7 +82,10 @@ async def no_channels_left(asterisk: AsteriskInstance) -> str:
 
 
 async def call_that_fails(
-    asterisk: AsteriskInstance, tmp_path: Path, password: str | None = None, webphone: dict[str, object] | None = None,
+    asterisk: AsteriskInstance,
+    tmp_path: Path,
+    password: str | None = None,
+    webphone: dict[str, object] | None = None,
     **browser_options: bool,
 ) -> tuple[dict[str, object], int]:
     """Press Call, wait for the page to give up, and return what it shows and how many calls the bridge saw."""

@@ -13,7 +13,7 @@ from bridge.media.codecs import rms
 from bridge.routing.services import RoutingServices
 from bridge.speech.llm import ChatMessage, LabelScores
 from bridge.speech.tts import Speaker
-from bridge.speech.workers import ModelWorker
+from bridge.speech.workers import ModelWorker, Supervised
 from tests.support.audio import tone
 
 LOUD = 3000
@@ -34,17 +34,20 @@ class ScriptedRecognizer:
     name: str = "scripted"
     sample_rate: int = 16000
     opened: int = 0
+    # Set: final() blocks its worker thread until the event is set (a wedged recogniser).
+    stall: threading.Event | None = None
 
     def open_stream(self, hints: str = "") -> ScriptedStream:
         text = self.transcripts[min(self.opened, len(self.transcripts) - 1)]
         self.opened += 1
-        return ScriptedStream(text)
+        return ScriptedStream(text, stall=self.stall)
 
 
 @dataclass
 class ScriptedStream:
     text: str
     audio_bytes: int = 0
+    stall: threading.Event | None = None
 
     def accept(self, pcm: bytes) -> None:
         self.audio_bytes += len(pcm)
@@ -53,6 +56,8 @@ class ScriptedStream:
         return self.text
 
     def final(self) -> str:
+        if self.stall is not None:
+            self.stall.wait(30)
         return self.text
 
 
@@ -64,11 +69,15 @@ class ScriptedLanguageModel:
     reply_text: str = "We open at 8 am, and we close at 6 pm. See you soon."  # the default persona's facts
     token_delay: float = 0.01
     fail_with: Exception | None = None
+    stall: bool = False  # True: never answers (a server that accepted the request and went quiet)
     labels: list[dict[str, float]] = field(default_factory=lambda: [{"answer": 1.0}])
     name: str = "scripted"
     requests: list[list[ChatMessage]] = field(default_factory=list)
     offered: list[tuple[str, ...]] = field(default_factory=list)
     cancelled: int = 0
+
+    def workers(self) -> list[Supervised]:
+        return []
 
     async def prefill(self, messages: list[ChatMessage], everywhere: bool = False) -> None:
         return None
@@ -78,6 +87,8 @@ class ScriptedLanguageModel:
     ) -> AsyncGenerator[LabelScores | str, None]:
         self.requests.append(messages)
         self.offered.append(tuple(labels))
+        if self.stall:
+            await asyncio.Event().wait()
         scores = LabelScores.of(self.labels[min(len(self.requests), len(self.labels)) - 1])
         await asyncio.sleep(self.token_delay)
         yield scores
@@ -103,8 +114,13 @@ class ToneSynthesizer:
     name: str = "tone"
     sample_rate: int = 16000
     spoken: list[str] = field(default_factory=list)
+    # Text containing this blocks the worker thread until `release` is set (a wedged synthesiser).
+    stall_on: str | None = None
+    release: threading.Event = field(default_factory=threading.Event)
 
     def synthesize(self, text: str) -> Iterator[bytes]:
+        if self.stall_on is not None and self.stall_on in text:
+            self.release.wait(30)
         self.spoken.append(text)
         yield tone(600, 0.06 * len(text.split()), self.sample_rate, amplitude=0.3)
 

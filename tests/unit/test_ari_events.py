@@ -97,4 +97,35 @@ async def test_wrong_credentials_get_a_specific_hint() -> None:
     assert rejected["status"] == 401 and "'bob'" in rejected["hint"]
 
 
+async def test_an_event_whose_handler_raises_is_logged_and_the_next_one_still_arrives() -> None:
+    async def events(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_str('{"type": "StasisStart", "n": 1}')
+        await ws.send_str('{"type": "StasisStart", "n": 2}')
+        await ws.receive()  # stay connected until the client goes
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/ari/events", events)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    received: list[int] = []
+
+    async def fragile(event: dict[str, Any]) -> None:
+        if event["n"] == 1:
+            raise KeyError("channel")
+        received.append(event["n"])
+
+    stream = AriEventStream(str(server.make_url("")).rstrip("/"), "u", "p", "app")
+    try:
+        with capture_logs() as logs:
+            await run_until(stream, fragile, lambda: received == [2])
+    finally:
+        await server.close()
+    assert stream.connections == 1  # the same socket carried on
+    failed = next(e for e in logs if e["event"] == "ari.event_handler_failed")
+    assert failed["event_type"] == "StasisStart"
+
+
 assert WSMsgType.TEXT  # aiohttp's message types are what the stream filters on

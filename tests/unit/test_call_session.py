@@ -7,11 +7,14 @@ from typing import Any
 
 import pytest
 
+from bridge.app.call import CallSession, asterisk_rtp_address
 from bridge.app.stasis import StasisApplication
 from bridge.ari.client import AriError, AriNotFound
 from bridge.config import parse_config
 from bridge.media.clock import MediaClock
 from bridge.pipelines.echo import EchoPipeline
+from bridge.routing.intents import RouteMatch
+from bridge.routing_config import TransferTarget
 
 
 class ScriptedAri:
@@ -76,6 +79,7 @@ async def test_call_is_bridged_then_fully_torn_down_on_hangup() -> None:
     record = app.finished[0]
     assert record.persona == "sales" and record.media_connected and record.end_reason == "caller:StasisEnd"
     assert record.caller_codec == "ulaw,alaw"
+    assert call.rtp is not None and call.rtp.remote == ("127.0.0.1", 10000), "RTP trusted only from Asterisk"
     assert ari.names()[:4] == ["answer", "create_bridge", "external_media", "add_to_bridge"]
     assert ("hangup", (call.media_channel_id,)) in ari.calls
     assert ("hangup", ("chan-1",)) not in ari.calls, "the caller already left"
@@ -125,3 +129,49 @@ async def test_only_a_well_formed_web_phone_session_id_is_kept(given: str, kept:
     assert app.client_call(kept)[0] is (call if kept else None)
     await app.handle_event({"type": "StasisEnd", "channel": {"id": "web-1"}})
     await finished(app)
+
+
+@pytest.mark.parametrize(
+    ("channelvars", "ari_url", "expected"),
+    [
+        (
+            {"UNICASTRTP_LOCAL_ADDRESS": "10.0.0.5", "UNICASTRTP_LOCAL_PORT": "10000"},
+            "http://pbx:8088",
+            ("10.0.0.5", 10000),
+        ),
+        (
+            {"UNICASTRTP_LOCAL_ADDRESS": "0.0.0.0", "UNICASTRTP_LOCAL_PORT": "10002"},
+            "http://127.0.0.1:8088",
+            ("127.0.0.1", 10002),
+        ),
+        ({}, "http://127.0.0.1:8088", ("127.0.0.1", 0)),
+        ({}, "http://localhost:8088", ("127.0.0.1", 0)),
+    ],
+)
+async def test_asterisks_rtp_address_is_always_known_and_numeric(
+    channelvars: dict[str, str], ari_url: str, expected: tuple[str, int]
+) -> None:
+    """No channel vars must not mean "accept RTP from anyone": fall back to Asterisk's host, any port."""
+    assert await asterisk_rtp_address({"channelvars": channelvars}, ari_url, "127.0.0.1") == expected
+
+
+async def test_caller_words_reach_the_dialplan_only_cleaned() -> None:
+    """The summary and the caller's name are expanded in dialplan arguments: no commas, pipes, ${...}."""
+    ari = ScriptedAri(fail={"originate": AriError("POST", "/channels", 500, "no")})
+    channel = {"id": "chan-1", "caller": {"number": "100>, 200", "name": 'Eve" <666>'}}
+    call = CallSession(
+        ari,  # type: ignore[arg-type]
+        parse_config({}).media,
+        MediaClock(),
+        EchoPipeline(),
+        channel,
+        "receptionist",
+        lambda _: asyncio.get_running_loop().create_future(),
+    )
+    target = TransferTarget(kind="extension", destination="PJSIP/201", description="the desk")
+    variables = {"AI_SUMMARY": "call me,back|now ${SHELL(id)}\n", "AI_CALLER_NAME": "Eve)"}
+    assert await call.transfer(RouteMatch("desk", target, "phrase:desk"), variables) == "unavailable"
+    assert ("set_variable", ("chan-1", "AI_SUMMARY", "call me back now {SHELL id }")) in ari.calls
+    assert ("set_variable", ("chan-1", "AI_CALLER_NAME", "Eve")) in ari.calls
+    ((_, originate),) = [entry for entry in ari.calls if entry[0] == "originate"]
+    assert originate[-1] == '"Eve 666" <100200>'

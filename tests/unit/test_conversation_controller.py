@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from bridge.conversation.controller import Conversation
 from bridge.conversation.turns import STAGES
 from bridge.media.codecs import rms
@@ -157,3 +159,45 @@ async def test_call_ends_at_the_maximum_length() -> None:
 async def test_unknown_persona_falls_back_to_the_default() -> None:
     conversation = Conversation(fake_agent([""]), "no-such-persona")
     assert conversation.persona_name == "receptionist"
+
+
+async def test_a_recogniser_that_hangs_gets_the_apology_and_the_hand_over() -> None:
+    stall = threading.Event()
+    agent = fake_agent(["can I book a cleaning"], stt_timeout_seconds=0.5)
+    agent.recognizer.stall = stall  # type: ignore[attr-defined]
+    synthesizer = agent.speaker.synthesizer
+    conversation = Conversation(agent, "receptionist")
+    call = SimulatedCall(conversation)
+    try:
+        await call.run(quiet(GREETING) + speech(0.5) + quiet(4.0), 6.0)
+    finally:
+        stall.set()
+    assert call.handed_over == "failed" and conversation.end_reason == "backend_error"
+    assert conversation.errors == ["ModelStalled: speech recognition gave nothing for 0.5 s"]
+    assert agent.personas["receptionist"].apology in synthesizer.spoken  # type: ignore[attr-defined]
+
+
+async def test_a_language_model_that_never_answers_gets_the_apology_and_the_hand_over() -> None:
+    agent = fake_agent(["can I book a cleaning"], llm=ScriptedLanguageModel(stall=True), llm_timeout_seconds=0.5)
+    conversation = Conversation(agent, "receptionist")
+    call = SimulatedCall(conversation)
+    await call.run(quiet(GREETING) + speech(0.5) + quiet(4.0), 6.0)
+    assert call.handed_over == "failed"
+    assert conversation.errors == ["ModelStalled: the language model gave nothing for 0.5 s"]
+    assert conversation.turns[0].outcome == "error"
+
+
+async def test_a_synthesiser_that_hangs_mid_answer_ends_the_call_gracefully() -> None:
+    synthesizer = ToneSynthesizer(stall_on="8 am")
+    agent = fake_agent(["what time do you open"], synthesizer=synthesizer, tts_timeout_seconds=0.5)
+    for text in (agent.personas["receptionist"].greeting, agent.personas["receptionist"].apology):
+        await agent.phrase(text, 8000)  # rendered at start-up in the product (Agent.warm)
+    conversation = Conversation(agent, "receptionist")
+    call = SimulatedCall(conversation)
+    try:
+        await call.run(quiet(GREETING) + speech(0.5) + quiet(4.0), 6.0)
+    finally:
+        synthesizer.release.set()
+    assert call.handed_over == "failed"
+    assert conversation.errors == ["ModelStalled: speech synthesis gave nothing for 0.5 s"]
+    assert first_audio_after(call, GREETING + 1.5) is not None  # the cached apology was heard

@@ -32,3 +32,19 @@ def test_end_labels_stay_few() -> None:
     assert end_label("caller:ChannelHangupRequest") == "caller"
     assert end_label("handed_back_to_dialplan:failed") == "handed_back_to_dialplan:failed"
     assert end_label("") == "unknown"
+
+
+def test_model_threads_and_declined_calls_are_on_the_scrape() -> None:
+    from bridge.speech.workers import WorkerState
+
+    states = [WorkerState("stt", True, 0.0, False, 40, 1, 0), WorkerState("llm", True, 75.0, True, 900, 0, 2)]
+    metrics = BridgeMetrics({}, lambda: states)
+    declined = CallRecord("c2", "15550002222", "receptionist", end_reason="declined:at_capacity")
+    metrics.observe(declined)
+    text = metrics.render().decode()
+    assert 'bridge_model_worker_up{worker="stt"} 1.0' in text
+    assert 'bridge_model_worker_up{worker="llm"} 0.0' in text  # stuck
+    assert 'bridge_model_worker_restarts_total{worker="llm"} 2.0' in text
+    assert 'bridge_model_worker_failures_total{worker="stt"} 1.0' in text
+    assert 'bridge_calls_declined_total{reason="at_capacity"} 1.0' in text
+    assert 'bridge_calls_declined_total{reason="shutting_down"} 0.0' in text

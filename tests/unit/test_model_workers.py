@@ -66,3 +66,34 @@ async def test_errors_in_the_thread_reach_the_caller() -> None:
             received.append(item)
     assert received == ["a"]
     worker.close()
+
+
+async def test_a_job_that_raises_is_counted_and_the_next_one_runs() -> None:
+    worker = ModelWorker("test")
+
+    def broken() -> int:
+        raise RuntimeError("decoder crashed")
+
+    with pytest.raises(RuntimeError):
+        await worker.run(broken)
+    assert await worker.run(lambda: 7) == 7
+    state = worker.state()
+    assert state.failures == 1 and state.jobs == 2 and state.healthy
+    worker.close()
+
+
+async def test_a_stuck_job_shows_as_stalled_and_a_restart_lets_later_jobs_run() -> None:
+    worker = ModelWorker("test", stall_seconds=0.2)
+    release = threading.Event()
+    stuck = asyncio.ensure_future(worker.run(lambda: release.wait(10)))
+    deadline = time.monotonic() + 5
+    while not worker.state().stalled:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+    assert worker.state().busy_seconds >= 0.2 and not worker.state().healthy
+    worker.restart()
+    assert await asyncio.wait_for(worker.run(lambda: "fresh thread"), 2) == "fresh thread"
+    assert worker.state().healthy and worker.state().restarts == 1
+    release.set()
+    assert await stuck is True  # the old thread finished on its own, harmlessly
+    worker.close()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from structlog.testing import capture_logs
+
 from bridge.conversation.controller import Conversation
 from bridge.routing.services import RoutingServices
 from bridge.routing_config import RoutingConfig
@@ -36,10 +38,13 @@ async def test_keypad_zero_interrupts_the_greeting_and_reaches_the_operator(tmp_
     agent = fake_agent(["unused"], routing=routing(tmp_path))
     conversation = Conversation(agent, "receptionist")
     call = SimulatedCall(conversation, keypad={0.4: "0"})
-    await call.run(quiet(3.0), 3.0)
+    with capture_logs() as logs:
+        await call.run(quiet(3.0), 3.0)
 
     assert [target for target, _ in call.transfers] == ["operator"]
     assert conversation.turns[0].caller_text == "[dtmf 0]"
+    (keyed,) = [entry for entry in logs if entry["event"] == "turn.dtmf"]
+    assert "0" not in keyed.values(), "keypad digits (PINs, card numbers) never reach the log"
 
 
 async def test_the_models_elsewhere_is_refused_in_words_and_nothing_is_dialled(tmp_path: Path) -> None:

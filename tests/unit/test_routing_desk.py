@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -228,6 +230,27 @@ def test_messages_are_stored_with_transcript_and_audio(tmp_path: Path) -> None:
     assert (tmp_path / "messages" / stored["audio"]).stat().st_size == 16044
     assert box.list() == [stored]
     assert not list((tmp_path / "messages").glob("*.partial"))
+
+
+def test_messages_from_calls_begun_in_the_same_second_are_kept_apart(tmp_path: Path) -> None:
+    """Asterisk's channel ids are "<epoch>.<counter>": only the part after the dot tells them apart."""
+    box = MessageBox(tmp_path / "messages")
+    for call_id in ("1733087512.42", "1733087512.43"):
+        box.save(CallerMessage(call_id, "100", "", None, f"from {call_id}", [], 0.0), b"\x01\x00" * 800)
+    assert sorted(message["text"] for message in box.list()) == ["from 1733087512.42", "from 1733087512.43"]
+    assert len(list((tmp_path / "messages").glob("*.wav"))) == 2
+
+
+def test_messages_are_readable_by_the_bridge_user_only(tmp_path: Path) -> None:
+    box = MessageBox(tmp_path / "messages")
+    old_umask = os.umask(0o022)
+    try:
+        path = box.save(CallerMessage("../../etc/x", "100", "", None, "my card number is", [], 0.0), b"\x01\x00" * 80)
+    finally:
+        os.umask(old_umask)
+    assert path.parent == tmp_path / "messages"
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert {stat.S_IMODE(file.stat().st_mode) for file in path.parent.iterdir()} == {0o600}
 
 
 async def test_a_decision_on_words_the_caller_went_on_from_can_be_undone() -> None:

@@ -78,6 +78,53 @@ async def test_packets_from_anyone_else_are_dropped(session: RtpSession, asteris
     assert len(heard) == 1
 
 
+async def test_nothing_is_accepted_until_asterisks_address_is_known(asterisk_side: socket.socket) -> None:
+    """The port is open before ARI reports Asterisk's address: a first packet from anyone must not latch."""
+    rtp = RtpSession(ULAW, MediaClock())
+    await open_rtp_session(rtp, "127.0.0.1", None)
+    assert rtp.local_address is not None
+    heard: list[bytes] = []
+    rtp.on_audio = heard.append
+    intruder = udp_socket()
+    intruder.sendto(packet(1), rtp.local_address)
+    await settle(rtp, 1)
+    assert (rtp.stats.foreign, rtp.latched) == (1, None)
+    rtp.expect_peer(asterisk_side.getsockname())
+    asterisk_side.sendto(packet(2), rtp.local_address)
+    intruder.sendto(packet(3), rtp.local_address)
+    await settle(rtp, 3)
+    intruder.close()
+    rtp.close()
+    assert (rtp.stats.foreign, rtp.stats.packets_in, len(heard)) == (2, 1, 1)
+    assert rtp.latched == asterisk_side.getsockname()
+
+
+async def test_any_port_from_asterisks_host_latches_but_no_other_host() -> None:
+    """Port 0 (Asterisk did not say): the first packet from its host fixes the port, symmetric RTP."""
+    rtp = RtpSession(ULAW, MediaClock(), remote=("127.0.0.1", 0))
+    await open_rtp_session(rtp, "127.0.0.1", None)
+    assert rtp.local_address is not None
+    rtp.on_tick()
+    assert rtp.stats.packets_out == rtp.stats.send_errors == 0, "nowhere to send to before the port is known"
+    other_host = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    other_host.bind(("127.0.0.2", 0))
+    asterisk, second_port = udp_socket(), udp_socket()
+    asterisk_address = asterisk.getsockname()
+    other_host.sendto(packet(1), rtp.local_address)
+    await settle(rtp, 1)
+    asterisk.sendto(packet(2), rtp.local_address)
+    await settle(rtp, 2)
+    second_port.sendto(packet(3), rtp.local_address)
+    await settle(rtp, 3)
+    rtp.on_tick()
+    assert parse_rtp(asterisk.recv(2048)).payload_type == 0, "we answer the latched port"
+    for sock in (other_host, asterisk, second_port):
+        sock.close()
+    rtp.close()
+    assert (rtp.stats.foreign, rtp.stats.packets_in) == (2, 1)
+    assert rtp.latched == asterisk_address
+
+
 async def test_bad_input_is_counted_not_fatal(session: RtpSession, asterisk_side: socket.socket) -> None:
     assert session.local_address is not None
     for data in (b"", b"\x00" * 5, b"garbage" * 20, packet(1, pt=8), packet(2, pt=13), packet(3)):

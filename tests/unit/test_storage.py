@@ -306,3 +306,11 @@ async def test_calls_and_dead_letters_past_the_retention_are_deleted(tmp_path: P
         assert await RecordWriter(store, spool).purge_old_calls() == (0, 0)  # 0 days: keep everything
     finally:
         await store.close()
+
+
+async def test_the_sqlite_database_file_is_owner_only(tmp_path: Path) -> None:
+    database = tmp_path / "data" / "calls.db"
+    store = CallStore(f"sqlite:///{database}")
+    await store.open()
+    await store.close()
+    assert database.stat().st_mode & 0o777 == 0o600

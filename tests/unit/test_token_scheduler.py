@@ -6,11 +6,11 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 
-from bridge.speech.token_scheduler import TokenScheduler
+from bridge.speech.token_scheduler import SchedulerStalled, TokenScheduler
 
 
 class Context:
@@ -144,3 +144,58 @@ async def test_a_job_that_raises_inside_the_scheduler_is_dropped_and_the_thread_
             pass
     assert await asyncio.wait_for(collect(scheduler, "ok", 2, []), 5) == ["ok0", "ok1"]
     scheduler.close()
+
+
+async def until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        await asyncio.sleep(0.01)
+
+
+async def test_a_step_that_never_returns_is_reported_and_a_restart_serves_the_next_caller() -> None:
+    scheduler = TokenScheduler([Context("a", []), Context("b", [])], stall_seconds=0.2)
+    release = threading.Event()
+
+    def wedged(context: Context) -> Iterator[str]:
+        yield "first"
+        release.wait(10)  # llama.cpp stuck inside a decode
+        yield "never seen"
+
+    stuck = asyncio.create_task(asyncio.wait_for(_tokens(scheduler.stream(wedged, ["call-1"])), 10))
+    await until(lambda: scheduler.state().stalled)
+    assert not scheduler.state().healthy
+    scheduler.restart()
+    with pytest.raises(SchedulerStalled, match="stuck"):
+        await stuck
+    assert len(scheduler.slots) == 1  # the stuck context is set aside, not shared
+    assert await collect(scheduler, "next", 3, ["call-2"]) == ["next0", "next1", "next2"]
+    assert scheduler.state().healthy and scheduler.state().restarts == 1
+    release.set()
+    await until(lambda: len(scheduler.slots) == 2)  # the old thread came back: its context too
+    scheduler.close()
+
+
+class ThreadKiller(BaseException):
+    """Escapes the scheduler's per-job guard (as a C-level crash of the thread would)."""
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+async def test_a_dead_thread_is_seen_and_restarted() -> None:
+    scheduler = TokenScheduler([Context("a", [])])
+
+    def fatal(context: Context) -> Iterator[str]:
+        raise ThreadKiller
+        yield ""
+
+    dying = asyncio.create_task(_tokens(scheduler.stream(fatal, ["call-1"])))
+    await until(lambda: not scheduler.state().alive)
+    scheduler.restart()
+    with pytest.raises(SchedulerStalled):
+        await dying  # its caller is told, not left waiting
+    assert await collect(scheduler, "after", 2, ["call-2"]) == ["after0", "after1"]
+    scheduler.close()
+
+
+async def _tokens(stream: AsyncIterator[str]) -> list[str]:
+    return [token async for token in stream]
