@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import threading
 from collections.abc import AsyncGenerator, Sequence
 from pathlib import Path
 
@@ -19,7 +20,10 @@ from bridge.conversation.agent import Agent
 from bridge.media.codecs import codec_for, rms
 from bridge.pbx.instance import AsteriskInstance
 from bridge.speech.llm import ChatMessage, LabelScores
+from bridge.speech.stt import RecognitionStream, SpeechRecognizer
+from bridge.speech.workers import ModelWorker, Supervised
 from tests.integration.conftest import running_bridge, wait_for_finished_calls
+from tests.integration.test_faults import until
 from tests.integration.test_routing_fallback import wait_for_queue_caller
 from tests.support.capture import LoopbackCapture
 from tests.support.pcap import write_rtp_pcap
@@ -104,6 +108,9 @@ class BrokenLanguageModel:
 
     name = "broken"
 
+    def workers(self) -> list[Supervised]:
+        return []
+
     async def prefill(self, messages: list[ChatMessage], everywhere: bool = False) -> None:
         return None
 
@@ -133,3 +140,74 @@ async def test_backend_failure_apologises_and_transfers_to_the_queue(
     asked_at = wire.first_sent_voice(after=4.0)
     apology = await hear(agent, wire.received_between(asked_at, asked_at + 8.0))
     assert {"sorry", "colleague", "problem"} & apology, apology
+
+
+@dataclasses.dataclass
+class WedgedOnce:
+    """The real Whisper, except that the first final() never returns until released: a stuck
+    decoder thread, which no exception announces."""
+
+    real: SpeechRecognizer
+    release: threading.Event = dataclasses.field(default_factory=threading.Event)
+    wedged: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.real.name
+
+    @property
+    def sample_rate(self) -> int:
+        return self.real.sample_rate
+
+    def open_stream(self, hints: str = "") -> RecognitionStream:
+        stream = self.real.open_stream(hints)
+        if self.wedged:
+            return stream
+        self.wedged = True
+        return _WedgedStream(stream, self.release)
+
+
+@dataclasses.dataclass
+class _WedgedStream:
+    real: RecognitionStream
+    release: threading.Event
+
+    def accept(self, pcm: bytes) -> None:
+        self.real.accept(pcm)
+
+    def partial(self) -> str:
+        return self.real.partial()
+
+    def final(self) -> str:
+        self.release.wait(120)
+        return self.real.final()
+
+
+async def test_a_stuck_recogniser_sends_the_caller_to_a_person_and_is_restarted_for_the_next_call(
+    asterisk: AsteriskInstance, workdir: Path, agent: Agent
+) -> None:
+    recognizer = WedgedOnce(agent.recognizer)
+    stt = ModelWorker("stt", stall_seconds=1.0)
+    wedged = dataclasses.replace(agent, recognizer=recognizer, stt_worker=stt)
+    question = caller_says("What are your opening hours?")
+    try:
+        async with running_bridge(asterisk, agent=wedged, conversation={"stt_timeout_seconds": 2.0}) as service:
+            first = asyncio.create_task(call_agent(asterisk, workdir, silence(5.0) + question + silence(8.0), "stuck"))
+            await wait_for_queue_caller(asterisk, timeout=30)
+            await wait_for_finished_calls(service, 1)
+            stuck = service.app.finished[0]
+            assert stuck.end_reason == "handed_back_to_dialplan:failed"
+            assert stuck.conversation["errors"] == ["ModelStalled: speech recognition gave nothing for 2 s"]
+            await until(lambda: stt.state().restarts > 0, 15, "the supervisor (every 5 s) to restart it")
+            assert service.health()["models"]["stt"]["restarts"] == 1
+            assert service.health()["models_ok"]
+
+            await call_agent(asterisk, workdir, silence(5.0) + question + silence(8.0), "after")
+            await wait_for_finished_calls(service, 2)
+            answered = service.app.finished[1]
+            await first
+    finally:
+        recognizer.release.set()
+    (turn,) = [turn for turn in answered.conversation["turns"] if turn["caller"]]
+    assert turn["outcome"].startswith("answered"), turn
+    assert "opening" in turn["caller"].lower()  # heard by the real Whisper on its fresh thread
