@@ -1,38 +1,52 @@
-"""The operator's dashboard on the API server: live calls, call history with search, and each call's
-transcript with a latency waterfall per turn.
+"""The operator's dashboard on the API server: live calls, the call history in words with filters,
+charts and CSV, and each call's conversation, latency waterfall and recordings.
 
 Login is always required: a password from the environment (api.dashboard_password_env) gives a
 signed, HttpOnly, SameSite=Strict session cookie for 12 hours. Without a password set the
-dashboard stays shut. Pages are rendered on the server; the live table refreshes itself from
-a JSON endpoint with a few lines of plain JavaScript (no CDN, nothing to build).
+dashboard stays shut. Recordings are fetched from Asterisk through ARI and messages from the
+message folder only for a signed-in operator; the browser never talks to Asterisk.
 """
 
 from __future__ import annotations
 
 import hmac
-import html
+import json
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from hashlib import sha256
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from bridge.conversation.turns import STAGES
+from bridge.app import dashboard_pages as pages
+from bridge.app.history import HistoryFilter, history, hourly, to_csv
+from bridge.ari.client import AriError
 from bridge.storage.calls import CallStore
 
 COOKIE = "bridge_session"
 SESSION_SECONDS = 12 * 3600
-WATERFALL_MS_PER_PX = 4
 DISABLED = "Dashboard disabled: put a password in the variable named by api.dashboard_password_env."
+WEB_ROOT = Path(__file__).resolve().parents[1] / "web"
+
+Recordings = Callable[[str], Awaitable[bytes]]
 
 
 class Dashboard:
-    def __init__(self, password: str | None, live: Callable[[], list[dict[str, Any]]], store: CallStore) -> None:
+    def __init__(
+        self,
+        password: str | None,
+        live: Callable[[], list[dict[str, Any]]],
+        store: CallStore,
+        recordings: Recordings | None = None,
+        messages_dir: Path | None = None,
+    ) -> None:
         self.password = password
         self.live = live
         self.store = store
+        self.recordings = recordings
+        self.messages_dir = messages_dir
         self._secret = secrets.token_bytes(32)
 
     def add_routes(self, app: web.Application) -> None:
@@ -40,8 +54,14 @@ class Dashboard:
         app.router.add_post("/login", self.login)
         app.router.add_post("/logout", self.logout)
         app.router.add_get("/dashboard", self.home)
+        app.router.add_get("/dashboard/calls.csv", self.csv_export)
         app.router.add_get("/dashboard/calls/{call_id}", self.call_page)
+        app.router.add_get("/dashboard/calls/{call_id}/recording", self.recording)
+        app.router.add_get("/dashboard/calls/{call_id}/message", self.message_audio)
         app.router.add_get("/dashboard/api/live", self.live_json)
+        app.router.add_get("/dashboard/api/stats", self.stats_json)
+        # Public libraries and the page's own script/style: nothing about calls.
+        app.router.add_static(pages.STATIC, WEB_ROOT / "static", append_version=False)
 
     # -- sessions ------------------------------------------------------------------------------
 
@@ -61,13 +81,14 @@ class Dashboard:
             raise web.HTTPSeeOther("/login")
 
     async def login_page(self, _: web.Request) -> web.Response:
-        return _page("Sign in", _LOGIN_FORM)
+        return _html(pages.page("Sign in", pages.LOGIN_FORM, signed_in=False))
 
     async def login(self, request: web.Request) -> web.Response:
         form = await request.post()
         given = str(form.get("password", ""))
         if self.password is None or not hmac.compare_digest(given.encode(), self.password.encode()):
-            return _page("Sign in", "<p class=error>Wrong password.</p>" + _LOGIN_FORM, status=401)
+            body = "<p class=error>Wrong password.</p>" + pages.LOGIN_FORM
+            return _html(pages.page("Sign in", body, signed_in=False), status=401)
         expires = int(time.time()) + SESSION_SECONDS
         response = web.HTTPSeeOther("/dashboard")
         response.set_cookie(
@@ -84,145 +105,90 @@ class Dashboard:
 
     async def home(self, request: web.Request) -> web.Response:
         self._require(request)
-        query = request.query.get("q", "").strip()
-        rows = await self.store.search(query, limit=100)
-        history = "".join(
-            "<tr>"
-            f"<td><a href='/dashboard/calls/{_e(row['id'])}'>{_e(_when(row['started_at']))}</a></td>"
-            f"<td>{_e(row['direction'])}</td><td>{_e(row['caller'])}</td><td>{_e(row['caller_name'] or '')}</td>"
-            f"<td>{_e(row['persona'])}</td><td>{row['turns']}</td><td>{_e(row['outcome'] or row['end_reason'])}</td>"
-            f"<td>{_e(row['transfer_target'] or '')}</td><td>{_e(row['summary'] or '')}</td>"
-            "</tr>"
-            for row in rows
+        chosen = HistoryFilter.from_query(request.query)
+        rows = await history(self.store, chosen)
+        targets = await self.store.distinct("transfer_target")
+        personas = await self.store.distinct("persona")
+        body = pages.home(rows, chosen, targets, personas)
+        return _html(pages.page("Calls", body, scripts=("vendor/uplot.min.js", "dashboard.js")))
+
+    async def csv_export(self, request: web.Request) -> web.Response:
+        self._require(request)
+        rows = await history(self.store, HistoryFilter.from_query(request.query))
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        return web.Response(
+            text=to_csv(rows),
+            content_type="text/csv",
+            charset="utf-8",
+            headers={"Content-Disposition": f'attachment; filename="calls-{stamp}.csv"'},
         )
-        body = (
-            "<h2>Live calls</h2>"
-            "<table id=live><thead><tr><th>call</th><th>caller</th><th>persona</th><th>seconds</th><th>turns</th>"
-            "<th>last said</th></tr></thead><tbody></tbody></table>"
-            "<h2>History</h2>"
-            f"<form method=get action=/dashboard><input name=q value='{_e(query)}' "
-            "placeholder='words, number or name'> <button>Search</button></form>"
-            "<table><thead><tr><th>started</th><th>dir</th><th>caller</th><th>name</th><th>persona</th><th>turns</th>"
-            f"<th>outcome</th><th>transfer</th><th>summary</th></tr></thead><tbody>{history}</tbody></table>"
-            f"<script>{_LIVE_SCRIPT}</script>"
-        )
-        return _page("Calls", body)
+
+    async def stats_json(self, request: web.Request) -> web.Response:
+        self._require(request)
+        rows = await history(self.store, HistoryFilter.from_query(request.query))
+        return web.json_response(hourly(rows))
 
     async def call_page(self, request: web.Request) -> web.Response:
         self._require(request)
         call_id = request.match_info["call_id"]
-        row = await self.store.get(call_id)
-        if row is None:
-            live = next((call for call in self.live() if call["id"] == call_id), None)
-            if live is None:
-                raise web.HTTPNotFound(text="no such call")
-            record = {"conversation": live["conversation"], "caller": live["caller"], "persona": live["persona"]}
-        else:
-            record = row["record"]
-        conversation = record.get("conversation") or {}
-        turns = "".join(_turn_html(turn) for turn in conversation.get("turns", []))
-        facts = {
-            "caller": record.get("caller", ""),
-            "called": record.get("called", ""),
-            "caller codec": record.get("caller_codec", ""),
-            "persona": record.get("persona", ""),
-            "ended": record.get("end_reason", "in progress"),
-            "outcome": conversation.get("end_reason", ""),
-            "transfer": (record.get("transfer") or {}).get("target", ""),
-            "barge-ins": conversation.get("barge_ins", 0),
-        }
-        summary = "".join(f"<dt>{_e(k)}</dt><dd>{_e(str(v))}</dd>" for k, v in facts.items())
-        legend = "".join(f"<span class='mark s{i}'></span>{stage} " for i, stage in enumerate(STAGES))
-        body = (
-            f"<p><a href=/dashboard>all calls</a></p><h2>Call {_e(call_id)}</h2><dl>{summary}</dl>"
-            f"<p class=legend>{legend} (ms after the caller's last voiced frame)</p>{turns}"
-        )
-        return _page(f"Call {call_id}", body)
+        record = await self._record(call_id)
+        base = f"/dashboard/calls/{call_id}"
+        recording = f"{base}/recording" if record.get("recording") and self.recordings else ""
+        message = f"{base}/message" if self._message_wav(record) is not None else ""
+        return _html(pages.page(f"Call {call_id}", pages.call_page(call_id, record, recording, message)))
+
+    async def recording(self, request: web.Request) -> web.StreamResponse:
+        self._require(request)
+        record = await self._record(request.match_info["call_id"])
+        name = str(record.get("recording") or "")
+        if not name or self.recordings is None:
+            raise web.HTTPNotFound(text="this call has no recording")
+        try:
+            audio = await self.recordings(name.removesuffix(".wav"))
+        except AriError as error:
+            raise web.HTTPNotFound(text=f"Asterisk has no recording {name}: {error.message}") from None
+        return web.Response(body=audio, content_type="audio/wav", headers={"Cache-Control": "private, no-store"})
+
+    async def message_audio(self, request: web.Request) -> web.StreamResponse:
+        self._require(request)
+        wav = self._message_wav(await self._record(request.match_info["call_id"]))
+        if wav is None:
+            raise web.HTTPNotFound(text="this call has no message audio")
+        return web.FileResponse(wav, headers={"Content-Type": "audio/wav", "Cache-Control": "private, no-store"})
 
     async def live_json(self, request: web.Request) -> web.Response:
         self._require(request)
         return web.json_response(self.live())
 
+    # -- helpers -------------------------------------------------------------------------------
 
-def _turn_html(turn: dict[str, Any]) -> str:
-    latency = turn.get("latency_ms") or {}
-    marks = "".join(
-        f"<span class='mark s{i}' style='left:{max(0, latency[stage]) // WATERFALL_MS_PER_PX}px' "
-        f"title='{stage} {latency[stage]} ms'></span>"
-        for i, stage in enumerate(STAGES)
-        if stage in latency
-    )
-    end = max([0, *latency.values()])
-    numbers = ", ".join(f"{stage} {value}" for stage, value in latency.items())
-    return (
-        "<div class=turn>"
-        f"<p><b>caller</b> {_e(turn.get('caller', ''))}</p><p><b>agent</b> {_e(turn.get('agent', ''))}</p>"
-        f"<p class=meta>{_e(turn.get('outcome', ''))}{' (interrupted)' if turn.get('interrupted') else ''}</p>"
-        f"<div class=waterfall style='width:{end // WATERFALL_MS_PER_PX + 12}px'>{marks}</div>"
-        f"<p class=meta>{_e(numbers)}</p></div>"
-    )
+    async def _record(self, call_id: str) -> dict[str, Any]:
+        row = await self.store.get(call_id)
+        if row is not None:
+            record: dict[str, Any] = row["record"]
+            return record
+        live = next((call for call in self.live() if call["id"] == call_id), None)
+        if live is None:
+            raise web.HTTPNotFound(text="no such call")
+        return {"conversation": live["conversation"], "caller": live["caller"], "persona": live["persona"]}
+
+    def _message_wav(self, record: dict[str, Any]) -> Path | None:
+        """The message's audio, only if it lies in the message folder (the record names it)."""
+        folder = self.messages_dir
+        saved = (record.get("conversation") or {}).get("message")
+        if folder is None or not saved:
+            return None
+        folder = folder.resolve()
+        path = Path(str(saved)).resolve()
+        if path.parent != folder or not path.is_file():
+            return None
+        try:
+            audio = json.loads(path.read_text(encoding="utf-8")).get("audio")
+        except (OSError, ValueError, AttributeError):
+            return None
+        wav = (folder / str(audio)).resolve() if audio else None
+        return wav if wav is not None and wav.parent == folder and wav.is_file() else None
 
 
-def _e(text: object) -> str:
-    return html.escape(str(text), quote=True)
-
-
-def _when(epoch: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
-
-
-def _page(title: str, body: str, status: int = 200) -> web.Response:
-    document = (
-        f"<!doctype html><html><head><meta charset=utf-8><title>{_e(title)} - AI bridge</title>"
-        f"<style>{_STYLE}</style></head><body><header><b>Asterisk AI bridge</b>"
-        "<form method=post action=/logout><button>Sign out</button></form></header>"
-        f"<main>{body}</main></body></html>"
-    )
+def _html(document: str, status: int = 200) -> web.Response:
     return web.Response(text=document, content_type="text/html", status=status)
-
-
-_LOGIN_FORM = (
-    "<form method=post action=/login><label>Password <input type=password name=password autofocus></label> "
-    "<button>Sign in</button></form>"
-)
-
-_LIVE_SCRIPT = """
-async function refresh() {
-  const response = await fetch('/dashboard/api/live', {credentials: 'same-origin'});
-  if (!response.ok) return;
-  const body = document.querySelector('#live tbody');
-  body.replaceChildren();
-  for (const call of await response.json()) {
-    const turns = call.conversation.turns || [];
-    const last = turns.length ? turns[turns.length - 1].caller : '';
-    const row = body.insertRow();
-    const link = document.createElement('a');
-    link.href = '/dashboard/calls/' + encodeURIComponent(call.id);
-    link.textContent = call.id;
-    row.insertCell().append(link);
-    for (const value of [call.caller, call.persona, Math.round(call.seconds), turns.length, last]) {
-      row.insertCell().textContent = value;
-    }
-  }
-}
-refresh();
-setInterval(refresh, 2000);
-"""
-
-_STYLE = """
-body{font:14px system-ui,sans-serif;margin:0;color:#222}
-header{display:flex;justify-content:space-between;align-items:center;padding:8px 16px;background:#1d3557;color:#fff}
-main{padding:16px}
-table{border-collapse:collapse;width:100%;margin-bottom:16px}
-td,th{border-bottom:1px solid #ddd;padding:4px 6px;text-align:left;vertical-align:top}
-.error{color:#b00}
-.turn{border-left:3px solid #457b9d;padding:4px 12px;margin:12px 0}
-.meta{color:#666;font-size:12px;margin:2px 0}
-.waterfall{position:relative;height:14px;background:#eef;margin:4px 0}
-.mark{position:absolute;top:0;width:4px;height:14px;display:inline-block}
-.legend .mark{position:static;margin:0 4px 0 10px}
-.s0{background:#999}.s1{background:#e76f51}.s2{background:#f4a261}.s3{background:#e9c46a}
-.s4{background:#2a9d8f}.s5{background:#264653}.s6{background:#6a4c93}
-dl{display:grid;grid-template-columns:max-content auto;gap:2px 12px}
-dt{color:#666}
-"""

@@ -2,17 +2,20 @@
 
 Counters are updated once per finished call from its record (never on the media path); gauges
 read live state when scraped. Each service has its own registry, so several can run in one process.
+Labels stay few: never a number or a call id; personas are the configured names (else "other").
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import dataclasses
+from collections.abc import Callable, Collection, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from bridge.app.call import CallRecord
+from bridge.app.call_story import OUTCOME_KINDS, OutcomeKind, outcome
 from bridge.speech.workers import WorkerState
 
 LATENCY_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0, 1.2, 1.5, 2.0, 3.0, 5.0)
@@ -26,13 +29,42 @@ def end_label(end_reason: str) -> str:
     return end_reason.split(":", 1)[0] or "unknown"
 
 
+def call_outcome(record: CallRecord) -> OutcomeKind:
+    """The call's ending in the history's own words, so a chart of bridge_calls_by_outcome_total
+    and the dashboard's outcome filter count the same calls the same way."""
+    return outcome(dataclasses.asdict(record)).kind
+
+
+def persona_label(persona: str, known: Collection[str] | None) -> str:
+    """A configured persona's name; anything else (a typo in a dialplan argument) is 'other'."""
+    if known is None:
+        return persona or "other"
+    return persona if persona in known else "other"
+
+
 class BridgeMetrics:
-    def __init__(self, live: dict[str, Callable[[], float]], workers: Callable[[], list[WorkerState]] = list) -> None:
+    def __init__(
+        self,
+        live: dict[str, Callable[[], float]],
+        workers: Callable[[], list[WorkerState]] = list,
+        personas: Callable[[], Collection[str]] | None = None,
+    ) -> None:
+        """`personas` reads the configured persona names (live, so a reload's new persona counts)."""
+        self._personas = personas
         self.registry = registry = CollectorRegistry()
         registry.register(_WorkerCollector(workers))
         for name, read in live.items():
             Gauge(f"bridge_{name}", _LIVE_HELP.get(name, name), registry=registry).set_function(read)
         self.calls = Counter("bridge_calls", "Finished calls by ending", ["direction", "end"], registry=registry)
+        self.outcomes = Counter(
+            "bridge_calls_by_outcome",
+            "Finished calls by outcome (answered, transferred, message, refused, declined, failed, abandoned)",
+            ["outcome", "persona"],
+            registry=registry,
+        )
+        for persona in personas() if personas is not None else ():
+            for kind in OUTCOME_KINDS:
+                self.outcomes.labels(kind, persona)  # present at 0, so rate() works from the first call
         self.turn_latency = Histogram(
             "bridge_turn_latency_seconds",
             "Per-turn stage completion after the caller's last voiced frame",
@@ -59,6 +91,8 @@ class BridgeMetrics:
 
     def observe(self, record: CallRecord) -> None:
         self.calls.labels(record.direction, end_label(record.end_reason)).inc()
+        known = self._personas() if self._personas is not None else None
+        self.outcomes.labels(call_outcome(record), persona_label(record.persona, known)).inc()
         if record.end_reason.startswith("declined:"):
             self.declined.labels(record.end_reason.removeprefix("declined:")).inc()
             return
@@ -100,13 +134,25 @@ class _WorkerCollector(Collector):
         restarts = CounterMetricFamily(
             "bridge_model_worker_restarts", "Times a dead or stuck model thread was replaced", labels=["worker"]
         )
+        queued = GaugeMetricFamily(
+            "bridge_model_worker_queue_depth",
+            "Jobs waiting for the model thread (LLM: generations sharing it, running or waiting)",
+            labels=["worker"],
+        )
+        seconds = CounterMetricFamily(
+            "bridge_model_worker_seconds",
+            "Time spent in model jobs; divided by the jobs' rate, the mean job (LLM: step) time",
+            labels=["worker"],
+        )
         for state in states:
             up.add_metric([state.name], float(state.healthy))
             busy.add_metric([state.name], state.busy_seconds)
             jobs.add_metric([state.name], state.jobs)
             failures.add_metric([state.name], state.failures)
             restarts.add_metric([state.name], state.restarts)
-        yield from (up, busy, jobs, failures, restarts)
+            queued.add_metric([state.name], state.queued)
+            seconds.add_metric([state.name], state.job_seconds)
+        yield from (up, busy, jobs, failures, restarts, queued, seconds)
 
 
 _LIVE_HELP = {

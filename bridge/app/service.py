@@ -98,6 +98,7 @@ class BridgeService:
                 "accepting_calls": lambda: float(self.app.accepting),
             },
             lambda: [worker.state() for worker in self.workers()],
+            lambda: self.config.personas,
         )
         self._counted: OrderedDict[str, None] = OrderedDict()
         self.app.record_listeners.append(self._observe)
@@ -141,7 +142,13 @@ class BridgeService:
         await self._open_storage()
         await self._start_routing()
         if self.config.api.enabled:
-            dashboard = Dashboard(self.config.api.dashboard_password(), self.live_calls, self.store)
+            dashboard = Dashboard(
+                self.config.api.dashboard_password(),
+                self.live_calls,
+                self.store,
+                recordings=self.client.stored_recording,
+                messages_dir=self.config.routing.message_store(),
+            )
             phone = None
             if self.config.webphone.enabled:
                 phone = functools.partial(add_phone_routes, config=self.config.webphone, find_call=self.app.client_call)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
@@ -181,6 +182,18 @@ class AriClient:
 
     async def destroy_bridge(self, bridge_id: str) -> None:
         await self.request("DELETE", f"/bridges/{bridge_id}")
+
+    # recordings -----------------------------------------------------------------------------
+    async def stored_recording(self, name: str) -> bytes:
+        """A finished recording's audio (NAME without .wav), from Asterisk's recording spool."""
+        path = f"/recordings/stored/{quote(name, safe='')}/file"
+        try:
+            async with self.session.get(f"{self.base_url}/ari{path}") as response:
+                if response.status >= 400:
+                    raise _error_for("GET", path, response.status, await response.text())
+                return await response.read()
+        except aiohttp.ClientConnectionError as error:
+            raise AriUnreachable("GET", path, 0, f"cannot reach Asterisk at {self.base_url}: {error}") from error
 
 
 def _error_for(method: str, path: str, status: int, body: str) -> AriError:

@@ -141,7 +141,10 @@ class Conversation:
             "barge_ins": self.barge_ins,
             **({"message": self.message_path} if self.message_path else {}),
             "errors": self.errors,
-            "turns": [turn.as_dict() for turn in self.turns],
+            # at_s: when the turn began, seconds into the call (the greeting starts at 0).
+            "turns": [
+                {**turn.as_dict(), "at_s": round(turn.speech_start - self._started_at, 2)} for turn in self.turns
+            ],
             **({"routing": self._desk.report()} if self._desk is not None else {}),
             "greeting": self.persona.greeting,
             # What the agent is saying right now (live views; the turn gets it once said).

@@ -87,6 +87,7 @@ class TokenScheduler:
         self._generation = 0
         self._current: tuple[_Job, float] | None = None  # the job in a step, and since when
         self.steps = 0
+        self.step_seconds = 0.0
         self.failures = 0
         self.restarts = 0
         self._thread = self._start_thread()
@@ -100,7 +101,17 @@ class TokenScheduler:
         current = self._current
         busy = time.monotonic() - current[1] if current is not None else 0.0
         alive = self._thread.is_alive() and bool(self.slots)
-        return WorkerState(self.name, alive, busy, busy > self.stall_seconds, self.steps, self.failures, self.restarts)
+        return WorkerState(
+            self.name,
+            alive,
+            busy,
+            busy > self.stall_seconds,
+            self.steps,
+            self.failures,
+            self.restarts,
+            len(self._jobs),  # generations open: each waits its turn for the one thread
+            self.step_seconds,
+        )
 
     def restart(self) -> None:
         """Replace a dead or stuck thread; the stuck job's caller gets SchedulerStalled."""
@@ -177,7 +188,8 @@ class TokenScheduler:
                 if self._closed or generation != self._generation:
                     return
                 assert job is not None
-                self._current = (job, time.monotonic())
+                started = time.monotonic()
+                self._current = (job, started)
             try:
                 self._step(job)
             except Exception:  # one job's failure must never stop the thread every call needs
@@ -186,6 +198,7 @@ class TokenScheduler:
                 self._drop(job)
             finally:
                 self.steps += 1
+                self.step_seconds += time.monotonic() - started
             with self._wake:
                 if generation != self._generation:  # replaced while stuck in that step
                     self._give_back(job)

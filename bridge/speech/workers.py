@@ -43,6 +43,8 @@ class WorkerState:
     jobs: int
     failures: int
     restarts: int
+    queued: int = 0  # jobs handed in and not started yet (LLM: generations open on the thread)
+    job_seconds: float = 0.0  # time spent in finished jobs: with `jobs`, the mean job time
 
     @property
     def healthy(self) -> bool:
@@ -66,39 +68,63 @@ class ModelWorker:
         self._threads = threads
         self._pool = self._new_pool()
         self._running: dict[int, float] = {}  # job number -> when it started (monotonic)
+        self._waiting: set[int] = set()  # job numbers submitted, not started, not cancelled
         self._numbers = itertools.count()
+        self._counting = threading.Lock()  # the pool may have several threads finishing at once
         self.jobs = 0
         self.failures = 0
         self.restarts = 0
+        self.job_seconds = 0.0
         self._closed = False
 
     def _new_pool(self) -> ThreadPoolExecutor:
         return ThreadPoolExecutor(max_workers=self._threads, thread_name_prefix=f"model-{self.name}")
 
-    def _tracked(self, function: Callable[[], T]) -> Callable[[], T]:
+    def _submit(self, function: Callable[[], T]) -> asyncio.Future[T]:
+        """Hand a job to the pool, counted as waiting until a thread takes it (or it is cancelled)."""
         number = next(self._numbers)
 
         def job() -> T:
-            self._running[number] = time.monotonic()
+            self._waiting.discard(number)
+            started = self._running[number] = time.monotonic()
+            failed = False
             try:
                 return function()
             except BaseException:
-                self.failures += 1
+                failed = True
                 raise
             finally:
                 self._running.pop(number, None)
-                self.jobs += 1
+                with self._counting:
+                    self.jobs += 1
+                    self.failures += int(failed)
+                    self.job_seconds += time.monotonic() - started
 
-        return job
+        self._waiting.add(number)
+        try:
+            future = self._pool.submit(job)
+        except RuntimeError:  # the worker was closed: nothing waits
+            self._waiting.discard(number)
+            raise
+        future.add_done_callback(lambda _: self._waiting.discard(number))
+        return asyncio.wrap_future(future)
 
     async def run(self, function: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, self._tracked(function))
+        return await self._submit(function)
 
     def state(self) -> WorkerState:
         started = list(self._running.values())
         busy = time.monotonic() - min(started) if started else 0.0
         return WorkerState(
-            self.name, not self._closed, busy, busy > self.stall_seconds, self.jobs, self.failures, self.restarts
+            self.name,
+            not self._closed,
+            busy,
+            busy > self.stall_seconds,
+            self.jobs,
+            self.failures,
+            self.restarts,
+            len(self._waiting),
+            self.job_seconds,
         )
 
     def restart(self) -> None:
@@ -122,12 +148,13 @@ class ModelWorker:
                         break
                     loop.call_soon_threadsafe(queue.put_nowait, item)
             except BaseException as error:  # noqa: BLE001 - handed to the awaiting side
-                self.failures += 1
+                with self._counting:
+                    self.failures += 1
                 loop.call_soon_threadsafe(queue.put_nowait, _Failure(error))
             finally:
                 loop.call_soon_threadsafe(queue.put_nowait, _DONE)
 
-        job = loop.run_in_executor(self._pool, self._tracked(pump))
+        job = self._submit(pump)
         try:
             while (item := await queue.get()) is not _DONE:
                 if isinstance(item, _Failure):

@@ -118,9 +118,27 @@ class CallStore:
             row = result.mappings().first()
         return dict(row) if row is not None else None
 
-    async def search(self, text: str = "", limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
-        """Newest first; `text` matches transcript, caller number, caller name or summary."""
+    async def search(
+        self,
+        text: str = "",
+        limit: int = 50,
+        offset: int = 0,
+        since: float | None = None,
+        until: float | None = None,
+        persona: str = "",
+        target: str = "",
+    ) -> list[dict[str, Any]]:
+        """Newest first; `text` matches transcript, caller number, caller name or summary; the
+        others narrow by start time, persona and transfer target."""
         query = sa.select(calls).order_by(calls.c.started_at.desc()).limit(limit).offset(offset)
+        if since is not None:
+            query = query.where(calls.c.started_at >= since)
+        if until is not None:
+            query = query.where(calls.c.started_at < until)
+        if persona:
+            query = query.where(calls.c.persona == persona)
+        if target:
+            query = query.where(calls.c.transfer_target == target)
         if text:
             pattern = f"%{text.lower()}%"
             query = query.where(
@@ -134,6 +152,13 @@ class CallStore:
         async with self.engine.connect() as connection:
             result = await connection.execute(query)
             return [dict(row) for row in result.mappings()]
+
+    async def distinct(self, column: str) -> list[str]:
+        """The values a filter can offer (personas, transfer targets), sorted."""
+        field = calls.c[column]
+        async with self.engine.connect() as connection:
+            result = await connection.execute(sa.select(field).where(field.is_not(None)).distinct())
+            return sorted(str(value) for value in result.scalars() if value)
 
     async def count(self) -> int:
         async with self.engine.connect() as connection:

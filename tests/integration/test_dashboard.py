@@ -59,4 +59,4 @@ async def test_dashboard_shows_live_and_finished_calls_behind_a_login(
     assert live["caller"] == "15551230000" and live["persona"] == "receptionist"
     assert f"/dashboard/calls/{live['id']}" in history
     assert f"/dashboard/calls/{live['id']}" not in nothing
-    assert "located" in detail.lower() and "first_frame_out" in detail and "class=waterfall" in detail
+    assert "located" in detail.lower() and "first frame out" in detail and "class=waterfall" in detail

@@ -97,3 +97,31 @@ async def test_a_stuck_job_shows_as_stalled_and_a_restart_lets_later_jobs_run() 
     release.set()
     assert await stuck is True  # the old thread finished on its own, harmlessly
     worker.close()
+
+
+async def test_jobs_waiting_for_the_thread_and_time_spent_in_jobs_are_counted() -> None:
+    worker = ModelWorker("test")
+    release = threading.Event()
+
+    def slow() -> str:
+        release.wait(5)
+        time.sleep(0.05)
+        return "slow"
+
+    first = asyncio.ensure_future(worker.run(slow))
+    second = asyncio.ensure_future(worker.run(lambda: "second"))
+    given_up = asyncio.ensure_future(worker.run(lambda: "never wanted"))
+    deadline = time.monotonic() + 5
+    while worker.state().queued != 2:  # the first runs, two wait behind it
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.01)
+    given_up.cancel()  # its caller hung up: it never runs and no longer waits
+    with contextlib.suppress(asyncio.CancelledError):
+        await given_up
+    assert worker.state().queued == 1
+    release.set()
+    assert (await first, await second) == ("slow", "second")
+    state = worker.state()
+    assert state.queued == 0 and state.jobs == 2
+    assert 0.05 <= state.job_seconds < 5
+    worker.close()

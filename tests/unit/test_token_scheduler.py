@@ -199,3 +199,23 @@ async def test_a_dead_thread_is_seen_and_restarted() -> None:
 
 async def _tokens(stream: AsyncIterator[str]) -> list[str]:
     return [token async for token in stream]
+
+
+async def test_open_generations_and_time_spent_in_steps_are_counted() -> None:
+    scheduler = TokenScheduler([Context("a", [])])
+    release = threading.Event()
+
+    def slow(context: Context) -> Iterator[str]:
+        release.wait(5)
+        time.sleep(0.05)
+        yield "slow"
+
+    first = asyncio.create_task(_tokens(scheduler.stream(slow, ["call-1"])))
+    second = asyncio.create_task(collect(scheduler, "next", 2, ["call-2"]))
+    await until(lambda: scheduler.state().queued == 2)  # one in a step, one waiting for the context
+    release.set()
+    assert await first == ["slow"] and await second == ["next0", "next1"]
+    state = scheduler.state()
+    assert state.queued == 0
+    assert 0.05 <= state.job_seconds < 5
+    scheduler.close()

@@ -1,0 +1,141 @@
+"""What happened on a call, in the words an operator would use, from its stored record.
+
+The record keeps everything (ARI end reasons, the conversation's own end, the transfer and the
+queue's AMI events); people reading the history want one phrase: "sent to sales queue -
+answered by agent 201", "message taken", "refused: asked for a place not listed". One function
+turns a record into that phrase and a small fixed kind (for filters, charts and metrics), so the
+dashboard, the CSV and the metrics all say the same thing.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from typing import Any, Literal
+
+OutcomeKind = Literal["answered", "transferred", "message", "refused", "declined", "failed", "abandoned"]
+OUTCOME_KINDS: tuple[OutcomeKind, ...] = (
+    "answered", "transferred", "message", "refused", "declined", "failed", "abandoned",
+)  # fmt: skip
+
+_DECLINED = {"at_capacity": "the bridge was at capacity", "shutting_down": "the bridge was shutting down"}
+_CONVERSATION_ENDS = {
+    "caller_goodbye": "answered, caller said goodbye",
+    "caller_silent": "answered, caller went silent",
+    "max_duration": "answered, ended at the longest call allowed",
+}
+_TRANSFER_RESULTS = {
+    "busy": "busy",
+    "no_answer": "no answer",
+    "failed": "could not be reached",
+    "unavailable": "unavailable",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    kind: OutcomeKind
+    words: str
+
+
+def outcome(record: dict[str, Any]) -> Outcome:
+    """The call's ending as an operator would say it."""
+    end = str(record.get("end_reason") or "")
+    conversation = record.get("conversation") or {}
+    ended_by = str(conversation.get("end_reason") or "")
+    transfer = record.get("transfer") or {}
+    if end.startswith("declined:"):
+        reason = _DECLINED.get(end.removeprefix("declined:"), end.removeprefix("declined:"))
+        return Outcome("declined", f"handed to the fallback queue: {reason}")
+    if transfer.get("target"):
+        return _transferred(transfer, record.get("handover_events") or [])
+    if ended_by == "message_taken" or conversation.get("message"):
+        return Outcome("message", "message taken")
+    if ended_by == "backend_error":
+        where = "handed to the fallback queue" if end.startswith("handed_back_to_dialplan") else "ended"
+        return Outcome("failed", f"{where}: a model failed")
+    if end.startswith("handed_back_to_dialplan:failed"):
+        cause = "bridge error" if record.get("error") else "bridge stopping or unavailable"
+        return Outcome("failed", f"handed to the fallback queue: {cause}")
+    refused = (conversation.get("routing") or {}).get("refused") or []
+    if refused:
+        return Outcome("refused", "refused: asked for a place not listed")
+    if ended_by in _CONVERSATION_ENDS:
+        return Outcome("answered", _CONVERSATION_ENDS[ended_by])
+    if not record.get("media_connected") and end.startswith("caller:"):
+        return Outcome("abandoned", "caller hung up before the agent answered")
+    if end.startswith("caller:"):
+        said = any(turn.get("caller") for turn in conversation.get("turns") or [])
+        return Outcome("answered", "answered, caller hung up" if said else "answered, caller hung up without speaking")
+    if record.get("error"):
+        return Outcome("failed", f"ended: {record['error']}")
+    return Outcome("answered", "ended by the agent" if end else "in progress")
+
+
+def _transferred(transfer: dict[str, Any], events: list[dict[str, str]]) -> Outcome:
+    target = str(transfer["target"])
+    kind = transfer.get("kind")
+    result = str(transfer.get("outcome") or "")
+    if kind == "queue":
+        words = f"sent to {target} queue"
+        connected = next((event for event in events if event.get("Event") == "AgentConnect"), None)
+        if connected is not None:
+            member = connected.get("MemberName") or connected.get("Interface") or "an agent"
+            return Outcome("transferred", f"{words} - answered by {member}")
+        if any(event.get("Event") == "QueueCallerAbandon" for event in events):
+            return Outcome("abandoned", f"{words} - caller hung up waiting")
+        return Outcome("transferred", words)
+    if kind == "dialplan":
+        return Outcome("transferred", f"sent to {target} (dialplan)")
+    if result == "answered":
+        return Outcome("transferred", f"put through to {target} - answered")
+    if result in _TRANSFER_RESULTS:
+        return Outcome("answered", f"tried {target}: {_TRANSFER_RESULTS[result]}")
+    return Outcome("transferred", f"put through to {target}")
+
+
+def duration_seconds(record: dict[str, Any]) -> float | None:
+    started, ended = record.get("started_at"), record.get("ended_at")
+    return float(ended) - float(started) if started is not None and ended is not None else None
+
+
+def voice_to_voice_ms(record: dict[str, Any]) -> list[int]:
+    """Per answered turn: caller's last voiced frame to the agent's first frame out."""
+    turns = (record.get("conversation") or {}).get("turns") or []
+    return [
+        int(turn["latency_ms"]["first_frame_out"])
+        for turn in turns
+        if "first_frame_out" in (turn.get("latency_ms") or {})
+    ]
+
+
+def median_ms(values: list[int]) -> int | None:
+    return round(statistics.median(values)) if values else None
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One thing said on the call, for the call page's conversation."""
+
+    at_s: float | None
+    speaker: Literal["agent", "caller"]
+    text: str
+    note: str = ""
+
+
+def conversation_lines(record: dict[str, Any]) -> list[Line]:
+    """The whole conversation in order: the greeting, each caller turn and what the agent said,
+    and what the agent said unasked (re-prompts, desk phrases, the goodbye)."""
+    conversation = record.get("conversation") or {}
+    lines = []
+    if conversation.get("greeting"):
+        lines.append(Line(0.0, "agent", str(conversation["greeting"]), "greeting"))
+    for turn in conversation.get("turns") or []:
+        at = turn.get("at_s")
+        outcome_note = str(turn.get("outcome") or "")
+        if turn.get("caller"):
+            lines.append(Line(at, "caller", str(turn["caller"])))
+        if turn.get("agent"):
+            interrupted = " (interrupted)" if turn.get("interrupted") else ""
+            lines.append(Line(at, "agent", str(turn["agent"]), outcome_note + interrupted))
+    return lines
