@@ -23,7 +23,7 @@ from bridge.agent_config import (
     TtsConfig,
     VadConfig,
 )
-from bridge.media.codecs import CodecName
+from bridge.media.codecs import WIDEBAND_CALLER_CODECS, Codec, codec_for
 from bridge.ops_config import ApiConfig, StorageConfig, WebphoneConfig
 from bridge.routing_config import AmiConfig, OutboundConfig, RoutingConfig, WebhookConfig
 
@@ -54,8 +54,13 @@ class AriConfig(_Section):
         return value
 
 
+MediaFormat = Literal["auto", "ulaw", "alaw", "g722", "slin16"]
+
+
 class MediaConfig(_Section):
-    format: CodecName = "ulaw"
+    # Our externalMedia leg's codec. auto: G.722 (16 kHz, wideband) when the caller's own codec is
+    # wideband (a browser's Opus, a G.722 phone), else u-law; Asterisk transcodes the rest.
+    format: MediaFormat = "auto"
     bind_host: str = "127.0.0.1"
     advertise_host: str | None = None
     rtp_port_min: int = Field(default=40000, ge=0, le=65535)
@@ -90,6 +95,19 @@ class MediaConfig(_Section):
         if self.rtp_port_min == self.rtp_port_max == 0:
             return None
         return self.rtp_port_min, self.rtp_port_max
+
+    def codec_for_call(self, caller_codecs: str) -> Codec:
+        """The leg's codec for a caller whose native formats are `caller_codecs` ("opus", "ulaw,alaw")."""
+        if self.format != "auto":
+            return codec_for(self.format)
+        wideband = any(name.strip() in WIDEBAND_CALLER_CODECS for name in caller_codecs.split(","))
+        return codec_for("g722" if wideband else "ulaw")
+
+    def call_rates(self) -> tuple[int, ...]:
+        """The audio rates calls can run at (fixed phrases are rendered once for each)."""
+        if self.format == "auto":
+            return (codec_for("ulaw").sample_rate, codec_for("g722").sample_rate)
+        return (codec_for(self.format).sample_rate,)
 
     @property
     def external_host(self) -> str:

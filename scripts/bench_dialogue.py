@@ -31,6 +31,7 @@ import asyncio
 import hashlib
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -66,7 +67,8 @@ from bridge.speech.workers import ModelWorker
 from scripts.bench_media import percentile
 
 DEV_SET = Path(__file__).resolve().parent / "dialogue"
-RATE = 8000
+# The call's audio path: u-law at 8 kHz (a phone trunk) or --wire g722 (16 kHz, as browsers get).
+WIRE = codec_for("ulaw")
 VOICES = (
     ("flite", "awb"), ("flite", "rms"), ("flite", "slt"), ("flite", "kal16"),
     ("espeak-ng", "en-us"), ("espeak-ng", "en-gb"), ("espeak-ng", "en-us+f3"), ("espeak-ng", "en-us+m3"),
@@ -136,9 +138,11 @@ def load_dev_set(names: list[str] | None) -> list[Business]:
 
 
 def caller_audio(case: Case) -> bytes:
-    """The utterance as the bridge would get it: synthetic voice, maybe noise, through u-law at 8 kHz."""
+    """The utterance as the bridge would get it: synthetic voice, maybe noise, through the wire codec
+    (u-law at 8 kHz, or G.722 at 16 kHz)."""
     engine, voice = case.voice
-    key = hashlib.sha256(f"{engine}|{voice}|{case.noisy}|{case.text}".encode()).hexdigest()[:20]
+    wire = "" if WIRE.name == "ulaw" else f"|{WIRE.name}"
+    key = hashlib.sha256(f"{engine}|{voice}|{case.noisy}|{case.text}{wire}".encode()).hexdigest()[:20]
     cached = cache_root() / "dialogue-audio" / f"{key}.pcm"
     if cached.is_file():
         return cached.read_bytes()
@@ -149,11 +153,13 @@ def caller_audio(case: Case) -> bytes:
     else:
         command = ["espeak-ng", "-v", voice, "-s", "160", "--stdout", "--", case.text]
     wav = subprocess.run(command, capture_output=True, check=True).stdout
-    pcm = resample_pcm16(wav_samples(wav), wav_rate(wav), RATE)
+    pcm = resample_pcm16(wav_samples(wav), wav_rate(wav), WIRE.sample_rate)
     if case.noisy:
         pcm = _with_noise(pcm, seed=case.index)
-    ulaw = codec_for("ulaw")
-    pcm = ulaw.decode(ulaw.encode(pcm))
+    frame = WIRE.pcm_frame_bytes
+    pcm += bytes(-len(pcm) % frame)
+    encode, decode = WIRE.encoder(), WIRE.decoder()
+    pcm = b"".join(decode(encode(pcm[start : start + frame])) for start in range(0, len(pcm), frame))
     cached.parent.mkdir(parents=True, exist_ok=True)
     cached.write_bytes(pcm)
     return pcm
@@ -178,7 +184,7 @@ async def run_case(agent: Agent, case: Case, typed: bool) -> Result:
     if typed:
         heard = case.text
     else:
-        audio = resample_pcm16(caller_audio(case), RATE, agent.recognizer.sample_rate)
+        audio = resample_pcm16(caller_audio(case), WIRE.sample_rate, agent.recognizer.sample_rate)
         hints = agent.hints(persona_name)
 
         def transcribe() -> str:
@@ -206,7 +212,8 @@ async def run_case(agent: Agent, case: Case, typed: bool) -> Result:
     else:
         result.said = action.say
         result.outcome, result.confirmed = _outcome(action, desk.pending.name if desk.pending else "")
-        tts_ms = 0.0 if agent.cached_phrase(action.say, RATE) is not None else await _first_audio_ms(agent, action.say)
+        cached = agent.cached_phrase(action.say, WIRE.sample_rate) is not None
+        tts_ms = 0.0 if cached else await _first_audio_ms(agent, action.say)
         result.first_audio_ms = (time.perf_counter() - started) * 1000 + tts_ms
     _score(result, Grounding(persona.knowledge()), persona.unknown_answer)
     return result
@@ -234,7 +241,7 @@ async def _first_audio_ms(agent: Agent, text: str) -> float:
     if not text:
         return 0.0
     started = time.perf_counter()
-    async for _ in agent.speaker.speak(text, RATE):
+    async for _ in agent.speaker.speak(text, WIRE.sample_rate):
         break
     return (time.perf_counter() - started) * 1000
 
@@ -324,9 +331,12 @@ def report(results: list[Result], verbose: bool) -> str:
     answers_right = sum(1 for r in answered if r.answer_ok)
     first_audio = percentile([r.first_audio_ms for r in results], 0.5)
     stt = percentile([r.stt_ms for r in results], 0.5)
+    errors, words = (sum(pair) for pair in zip(*(word_errors(r.case.text, r.heard) for r in results), strict=True))
     print(
         f"\nfirst_audio p50={first_audio:.0f} p95={percentile([r.first_audio_ms for r in results], 0.95):.0f} ms "
-        f"(stt p50={stt:.0f} ms); confirmed {sum(r.confirmed for r in results)}"
+        f"(stt p50={stt:.0f} ms); confirmed {sum(r.confirmed for r in results)}; "
+        f"STT word error rate {errors / max(words, 1):.3f} ({errors}/{words} words, "
+        f"{WIRE.name} at {WIRE.sample_rate} Hz)"
     )
     return (
         f"dialogue: routing {routing_right}/{len(routed)} ({_pct(routing_right, len(routed))}), "
@@ -334,6 +344,21 @@ def report(results: list[Result], verbose: bool) -> str:
         f"invented {sum(r.invented for r in results)}, "
         f"refused_wrongly {sum(r.refused_wrongly for r in results)}, first_audio_p50 {first_audio:.0f} ms"
     )
+
+
+def word_errors(said: str, heard: str) -> tuple[int, int]:
+    """Word-level edit distance between what was said and what STT heard, and the words said."""
+    reference, hypothesis = _words(said), _words(heard)
+    row = list(range(len(hypothesis) + 1))
+    for i, word in enumerate(reference, 1):
+        previous, row[0] = row[0], i
+        for j, other in enumerate(hypothesis, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (word != other))
+    return row[-1], len(reference)
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", text.lower())
 
 
 def _pct(right: int, total: int) -> str:
@@ -352,7 +377,10 @@ async def main() -> None:
     parser.add_argument("--calls", type=int, default=0, help="also send this many cases per business through Asterisk")
     parser.add_argument("--only-calls", action="store_true", help="with --calls: skip the offline run")
     parser.add_argument("--verbose", action="store_true", help="list every miss")
+    parser.add_argument("--wire", default="ulaw", choices=["ulaw", "g722"], help="the call's codec (8 or 16 kHz)")
     args = parser.parse_args()
+    global WIRE
+    WIRE = codec_for(args.wire)
     configure_logging("error")
     started = time.monotonic()
     models = load_models(args)
@@ -362,7 +390,7 @@ async def main() -> None:
     for business in load_dev_set(args.business):
         agent = business_agent(business, models, bias=not args.no_bias)
         prefill_started = time.monotonic()
-        await agent.warm(RATE)
+        await agent.warm(WIRE.sample_rate)
         cases = business.cases[: args.limit] if args.limit else business.cases
         print(f"{business.name}: {len(cases)} cases (prompt + phrases ready in "
               f"{time.monotonic() - prefill_started:.1f} s)", flush=True)  # fmt: skip
@@ -401,9 +429,9 @@ async def run_calls(business: Business, agent: Agent, cases: list[Case]) -> list
         await asyncio.wait_for(service.events.connected.wait(), 120)
         _, persona = agent.persona(agent.settings.default_persona)
         for number, case in enumerate(cases, start=1):
-            audio = bytes(RATE * 2 * 5) + caller_audio(case) + bytes(RATE * 2 * 8)
+            audio = bytes(WIRE.sample_rate * 2 * 5) + caller_audio(case) + bytes(WIRE.sample_rate * 2 * 8)
             pcap = workdir / f"case-{number}.pcap"
-            write_rtp_pcap(pcap, audio, codec_for("ulaw"))
+            write_rtp_pcap(pcap, audio, WIRE)
             target = ("127.0.0.1", asterisk.settings.sip_port)
             caller = SippCaller(workdir, target, pcap, hold_ms=len(audio) // 16 + 500)
             await caller.run(timeout=len(audio) / 16000 + 60)

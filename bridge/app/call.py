@@ -23,7 +23,6 @@ from bridge.ari.client import AriClient, AriError, AriNotFound
 from bridge.ari.sanitize import caller_id, channel_text
 from bridge.config import MediaConfig
 from bridge.media.clock import MediaClock
-from bridge.media.codecs import codec_for
 from bridge.media.session import RtpSession, open_rtp_session
 from bridge.pipelines.base import CallInfo, MediaPipeline, TransferOutcome
 from bridge.routing.intents import RouteMatch
@@ -60,6 +59,8 @@ class CallRecord:
     handover_events: list[dict[str, str]] = field(default_factory=list)
     # The caller's codec as Asterisk negotiated it (opus, ulaw, ...); Asterisk transcodes to ours.
     caller_codec: str = ""
+    # Our externalMedia leg's codec (g722: the models hear 16 kHz; ulaw: 8 kHz).
+    media_format: str = ""
     # Set by the web phone (SIP header X-Bridge-Session): lets the page follow its own call.
     client_session: str = ""
 
@@ -239,9 +240,11 @@ class CallSession:
 
     async def _set_up(self) -> None:
         config = self.media_config
-        codec = codec_for(config.format)
         await self.ari.answer(self.channel_id)
         self.record.answered = True
+        self.record.caller_codec = await self._caller_codec()
+        codec = config.codec_for_call(self.record.caller_codec)
+        self.record.media_format = codec.name
         await self.ari.create_bridge(self.bridge_id, name=bridge_name(self.ari.app, self.channel_id))
         self._bridge_created = True
         self.rtp = RtpSession(codec, self.clock, jitter_depth=config.jitter_depth)
@@ -263,7 +266,6 @@ class CallSession:
         self.record.media_connected = True
         if self._record_calls:
             await self._start_recording()
-        self.record.caller_codec = await self._caller_codec()
         self._log.info(
             "call.media_connected",
             local=self.rtp.local_address,

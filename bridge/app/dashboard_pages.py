@@ -126,6 +126,7 @@ def call_page(call_id: str, record: dict[str, Any], recording_url: str, message_
         "caller": record.get("caller", ""),
         "called": record.get("called", ""),
         "caller codec": record.get("caller_codec", ""),
+        "our leg": record.get("media_format", ""),
         "persona": record.get("persona", ""),
         "outcome": told.words if told else "in progress",
         "wanted": routing.get("intent") or "",

@@ -29,7 +29,6 @@ from bridge.config import BridgeConfig, ConfigError
 from bridge.conversation.agent import Agent
 from bridge.logs import redacted_url
 from bridge.media.clock import MediaClock
-from bridge.media.codecs import codec_for
 from bridge.pipelines.base import MediaPipeline
 from bridge.pipelines.factory import PipelineFactory, pipeline_factory
 from bridge.routing.queues import QueueMonitor
@@ -162,7 +161,7 @@ class BridgeService:
 
                 log.info("bridge.loading_models")
                 self.agent = await asyncio.to_thread(load_agent, self.config)
-            await self.agent.warm(codec_for(self.config.media.format).sample_rate)
+            await self.agent.warm(*self.config.media.call_rates())
             log.info("bridge.models_ready")
         return pipeline_factory(self.config, self.agent)
 
@@ -257,8 +256,8 @@ class BridgeService:
                 self.agent, personas=dict(applied.personas), settings=applied.conversation, routing=routing
             )
             self.app.pipelines = pipeline_factory(applied, self.agent)
-            rate = codec_for(applied.media.format).sample_rate
-            self._warming = asyncio.ensure_future(self.agent.warm(rate))  # new greetings render in the background
+            rates = applied.media.call_rates()
+            self._warming = asyncio.ensure_future(self.agent.warm(*rates))  # new greetings render in the background
         self.app.default_persona = applied.conversation.default_persona
         self.app.personas_by_number = dict(applied.conversation.personas_by_number)
         self.app.ring_seconds = applied.routing.ring_seconds

@@ -88,7 +88,7 @@ class Agent:
         routing = self.routing.config if self.routing is not None else None
         return hearing_hints(self.personas[name], routing)
 
-    async def warm(self, rate: int) -> None:
+    async def warm(self, *rates: int) -> None:
         """Before the first call: persona prompts into the LLM cache, fixed phrases into audio.
 
         A prompt is ~700-1,100 tokens: 2-4 s to evaluate with the 0.5B model, 4-8 s with the 1.5B
@@ -104,10 +104,12 @@ class Agent:
             self._prompts[name] = build_prompt(persona, routing, demonstrations)
             await self.llm.prefill(list(self.prompt(name).messages), everywhere=True)
             for text in (persona.greeting, persona.apology, persona.goodbye, persona.reprompt, persona.unknown_answer):
-                await self.phrase(text, rate)
+                for rate in rates:
+                    await self.phrase(text, rate)
         if self.routing is not None:
             for text in fixed_phrases(self.routing.rules):
-                await self.phrase(text, rate)
+                for rate in rates:
+                    await self.phrase(text, rate)
 
     async def _demonstrate(self, prompt: TurnPrompt, persona: PersonaConfig) -> tuple[tuple[str, str], ...]:
         """The model answers the questions every receptionist gets, from this persona's facts;

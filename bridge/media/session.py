@@ -69,7 +69,9 @@ class RtpSession(asyncio.DatagramProtocol):
         self._timestamp = random.getrandbits(32)
         self._talking = False
         self._last_send: float | None = None
-        self._silence_payload = codec.encode(codec.silence())
+        self._encode = codec.encoder()  # G.722 keeps state per direction: one of each per call
+        self._decode = codec.decoder()
+        self._payload_size = len(codec.encoder()(codec.silence()))
         self.closed = asyncio.Event()
 
     # asyncio.DatagramProtocol -------------------------------------------------------------
@@ -100,7 +102,7 @@ class RtpSession(asyncio.DatagramProtocol):
             else:
                 self.stats.wrong_payload_type += 1
             return
-        if len(packet.payload) != len(self._silence_payload):
+        if len(packet.payload) != self._payload_size:
             # Not a 20 ms frame: the pipeline (VAD, STT) works on exact frames, so drop and count it.
             self.stats.wrong_size += 1
             return
@@ -110,7 +112,7 @@ class RtpSession(asyncio.DatagramProtocol):
         sink = self.on_audio
         for ready in self.jitter.push(packet):
             if sink is not None:
-                sink(self.codec.decode(ready.payload))
+                sink(self._decode(ready.payload))
 
     def expect_peer(self, remote: Address) -> None:
         """Asterisk's RTP address, as its externalMedia channel reports it; port 0: any port from
@@ -131,16 +133,16 @@ class RtpSession(asyncio.DatagramProtocol):
         frame = self.playout.pop()
         marker = False
         if frame is None:
-            payload = self._silence_payload
+            payload = self._encode(self.codec.silence())
             self._talking = False
         else:
-            payload = self.codec.encode(frame)
+            payload = self._encode(frame)
             marker = not self._talking
             self._talking = True
             self.stats.audio_frames_out += 1
         packet = RtpPacket(self.codec.payload_type, self._sequence, self._timestamp, self._ssrc, payload, marker)
         self._sequence = (self._sequence + 1) & 0xFFFF
-        self._timestamp = (self._timestamp + self.codec.samples_per_frame) & 0xFFFFFFFF
+        self._timestamp = (self._timestamp + self.codec.rtp_step) & 0xFFFFFFFF
         now = time.monotonic()
         try:
             self._transport.sendto(packet.to_bytes(), destination)

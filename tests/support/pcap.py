@@ -40,22 +40,23 @@ def write_rtp_pcap(
     (payload type 101) replace the audio, as a phone sends a key press.
     """
     frame = codec.pcm_frame_bytes
+    encode = codec.encoder()
     presses = {round(at / 0.020): digit for at, digit in (dtmf or {}).items()}
     packets = []
     event: tuple[str, int, int] | None = None  # digit, first frame, timestamp
     for index, start in enumerate(range(0, len(pcm) - frame + 1, frame)):
-        timestamp = index * codec.samples_per_frame
+        timestamp = index * codec.rtp_step
         if index in presses:
             event = (presses[index], index, timestamp)
         if event is not None and index - event[1] < DTMF_FRAMES:
             digit, first, event_timestamp = event
             step = index - first
             end = step >= DTMF_FRAMES - 1
-            duration = (step + 1) * codec.samples_per_frame
+            duration = (step + 1) * codec.rtp_step
             payload = struct.pack("!BBH", _DTMF_EVENTS[digit], (0x80 if end else 0) | 10, duration)
             rtp = RtpPacket(TELEPHONE_EVENT_PT, index, event_timestamp, 0x1234ABCD, payload, step == 0)
         else:
-            payload = codec.encode(pcm[start : start + frame])
+            payload = encode(pcm[start : start + frame])
             rtp = RtpPacket(codec.payload_type, index, timestamp, 0x1234ABCD, payload, index == 0)
         packets.append((index * 0.020, _udp_frame(rtp.to_bytes(), src_port, dst_port)))
     with path.open("wb") as out:

@@ -73,7 +73,7 @@ _SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 </scenario>
 """
 
-_RTPMAP = {0: "PCMU/8000", 8: "PCMA/8000"}
+_RTPMAP = {0: "PCMU/8000", 8: "PCMA/8000", 9: "G722/8000"}
 
 
 _ANSWERER = """<?xml version="1.0" encoding="ISO-8859-1" ?>

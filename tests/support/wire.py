@@ -8,9 +8,10 @@ told apart by Asterisk's RTP port, which is different for each call.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from bridge.media.codecs import codec_for, rms
+from bridge.media.codecs import Codec, codec_for, rms
 from bridge.media.rtp import RtpParseError, parse_rtp
 from tests.support.pcap import UdpDatagram
 
@@ -70,21 +71,24 @@ def _spans(frames: list[tuple[float, bytes]], gap: float) -> list[tuple[float, f
     return spans
 
 
-def calls_on_wire(datagrams: list[UdpDatagram], caller_media_port: int) -> list[WireAudio]:
+def calls_on_wire(datagrams: list[UdpDatagram], caller_media_port: int, codec: Codec = ULAW) -> list[WireAudio]:
     """One WireAudio per call (per Asterisk RTP port), in order of first packet."""
     sent: dict[int, list[tuple[float, bytes]]] = defaultdict(list)
     received: dict[int, list[tuple[float, bytes]]] = defaultdict(list)
+    decoders: dict[tuple[str, int], Callable[[bytes], bytes]] = {}  # one per direction (G.722 state)
     for datagram in datagrams:
         try:
             packet = parse_rtp(datagram.payload)
         except RtpParseError:
             continue
-        if packet.payload_type != ULAW.payload_type:
+        if packet.payload_type != codec.payload_type:
             continue
         if datagram.src[1] == caller_media_port:
-            sent[datagram.dst[1]].append((datagram.time, ULAW.decode(packet.payload)))
+            decode = decoders.setdefault(("sent", datagram.dst[1]), codec.decoder())
+            sent[datagram.dst[1]].append((datagram.time, decode(packet.payload)))
         elif datagram.dst[1] == caller_media_port:
-            received[datagram.src[1]].append((datagram.time, ULAW.decode(packet.payload)))
+            decode = decoders.setdefault(("received", datagram.src[1]), codec.decoder())
+            received[datagram.src[1]].append((datagram.time, decode(packet.payload)))
     calls = []
     for port in sorted(set(sent) | set(received), key=lambda p: min(t for t, _ in sent[p] + received[p])):
         origin = min(t for t, _ in sent[port] + received[port])

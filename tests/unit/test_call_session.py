@@ -80,7 +80,9 @@ async def test_call_is_bridged_then_fully_torn_down_on_hangup() -> None:
     assert record.persona == "sales" and record.media_connected and record.end_reason == "caller:StasisEnd"
     assert record.caller_codec == "ulaw,alaw"
     assert call.rtp is not None and call.rtp.remote == ("127.0.0.1", 10000), "RTP trusted only from Asterisk"
-    assert ari.names()[:4] == ["answer", "create_bridge", "external_media", "add_to_bridge"]
+    # The caller's codec is read first: it chooses our leg's (u-law for this G.711 caller).
+    assert ari.names()[:5] == ["answer", "get_variable", "create_bridge", "external_media", "add_to_bridge"]
+    assert record.media_format == "ulaw"
     assert ("hangup", (call.media_channel_id,)) in ari.calls
     assert ("hangup", ("chan-1",)) not in ari.calls, "the caller already left"
     assert ari.names()[-1] == "destroy_bridge"

@@ -6,7 +6,7 @@ from bridge.config import ConfigError, load_config, parse_config
 
 def test_defaults_are_valid() -> None:
     config = parse_config({})
-    assert config.media.format == "ulaw"
+    assert config.media.format == "auto"
     assert config.media.rtp_port_range == (40000, 40999)
     assert config.pipeline.kind == "agent"
     assert (config.stt.backend, config.llm.backend, config.tts.backend) == ("whisper", "llama_cpp", "piper")
