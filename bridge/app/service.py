@@ -9,6 +9,7 @@ import functools
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -23,7 +24,7 @@ from bridge.app.outbound import OutboundDialer
 from bridge.app.reload import live_part, restart_only_changes
 from bridge.app.stasis import StasisApplication
 from bridge.app.webphone import add_phone_routes
-from bridge.ari.client import AriClient
+from bridge.ari.client import AriClient, AriError
 from bridge.ari.events import AriEventStream
 from bridge.config import BridgeConfig, ConfigError
 from bridge.conversation.agent import Agent
@@ -31,6 +32,7 @@ from bridge.logs import redacted_url
 from bridge.media.clock import MediaClock
 from bridge.pipelines.base import MediaPipeline
 from bridge.pipelines.factory import PipelineFactory, pipeline_factory
+from bridge.routing.messages import forget_message, forget_messages_before
 from bridge.routing.queues import QueueMonitor
 from bridge.routing.services import RoutingServices
 from bridge.routing.validation import missing_targets
@@ -83,7 +85,10 @@ class BridgeService:
         self.webhooks = Webhooks(self.config.webhooks)
         self.store = CallStore(self.config.storage.resolved_url())
         self.records = RecordWriter(
-            self.store, self.config.storage.resolved_spool_dir(), retention_days=self.config.storage.retention_days
+            self.store,
+            self.config.storage.resolved_spool_dir(),
+            retention_days=self.config.storage.retention_days,
+            on_expired=self._forget_attachments,
         )
         self.app.record_listeners.append(lambda record: self.records.submit(dataclasses.asdict(record)))
         self.metrics = BridgeMetrics(
@@ -233,6 +238,20 @@ class BridgeService:
         grace = self.config.limits.shutdown_grace_seconds
         left = await self.app.drain(grace)
         log.info("bridge.drained", calls_left=left, grace_seconds=grace)
+
+    async def _forget_attachments(self, attachments: list[str]) -> None:
+        """storage.retention_days: a purged call's recording (in Asterisk's spool) and message go too."""
+        messages = self.config.routing.message_store().resolve()
+        cutoff = time.time() - self.config.storage.retention_days * 86400
+        await asyncio.to_thread(forget_messages_before, messages, cutoff)  # also those no row names
+        for attachment in attachments:
+            if attachment.endswith(".json"):
+                await asyncio.to_thread(forget_message, Path(attachment), messages)
+            else:
+                try:
+                    await self.client.delete_stored_recording(attachment.removesuffix(".wav"))
+                except AriError as error:  # already gone, or Asterisk away: the row goes anyway
+                    log.info("storage.recording_not_deleted", recording=attachment, error=error.message)
 
     def _post_call_webhook(self, record: CallRecord) -> None:
         if self.webhooks.config.post_call_url:

@@ -184,6 +184,9 @@ class AriClient:
         await self.request("DELETE", f"/bridges/{bridge_id}")
 
     # recordings -----------------------------------------------------------------------------
+    async def delete_stored_recording(self, name: str) -> None:
+        await self.request("DELETE", f"/recordings/stored/{quote(name, safe='')}")
+
     async def stored_recording(self, name: str) -> bytes:
         """A finished recording's audio (NAME without .wav), from Asterisk's recording spool."""
         path = f"/recordings/stored/{quote(name, safe='')}/file"

@@ -79,3 +79,33 @@ def _write_atomically(path: Path, data: bytes) -> None:
     partial = path.with_name(path.name + ".partial")
     write_private(partial, data)
     os.replace(partial, path)
+
+
+def forget_message(path: Path, folder: Path) -> bool:
+    """Delete a stored message (its JSON and its audio), only inside the message folder."""
+    path = path.resolve()
+    if path.parent != folder or not path.is_file():
+        return False
+    try:
+        audio = json.loads(path.read_text(encoding="utf-8")).get("audio")
+    except (OSError, ValueError, AttributeError):
+        audio = None
+    if isinstance(audio, str) and (folder / audio).resolve().parent == folder:
+        (folder / audio).unlink(missing_ok=True)
+    path.unlink(missing_ok=True)
+    return True
+
+
+def forget_messages_before(folder: Path, cutoff: float) -> int:
+    """Delete every message (JSON and audio) last written before `cutoff`; returns how many."""
+    if not folder.is_dir():
+        return 0
+    removed = 0
+    for path in folder.glob("*.json"):
+        try:
+            old = path.stat().st_mtime < cutoff
+        except FileNotFoundError:
+            continue
+        if old and forget_message(path, folder.resolve()):
+            removed += 1
+    return removed

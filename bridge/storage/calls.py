@@ -165,6 +165,16 @@ class CallStore:
             result = await connection.execute(sa.select(sa.func.count()).select_from(calls))
             return int(result.scalar_one())
 
+    async def attachments_before(self, before: float) -> list[str]:
+        """The recording names and message paths of calls that started before `before` (what a
+        purge would leave behind)."""
+        query = sa.select(calls.c.recording_path).where(
+            calls.c.started_at < before, calls.c.recording_path.is_not(None)
+        )
+        async with self.engine.connect() as connection:
+            result = await connection.execute(query)
+            return [str(path) for path in result.scalars() if path]
+
     async def purge(self, before: float) -> int:
         """Delete the calls that started before `before` (storage.retention_days); returns how many."""
         async with self.engine.begin() as connection:

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -74,11 +75,14 @@ class RecordWriter:
         *,
         memory_limit: int = MEMORY_LIMIT,
         retention_days: float = 0,
+        on_expired: Callable[[list[str]], Awaitable[None]] | None = None,
     ) -> None:
         self.store = store
         self.spool_dir = spool_dir
         self.memory_limit = max(1, memory_limit)
         self.retention_days = retention_days
+        # Told the recordings and messages of calls about to be purged, to delete them too.
+        self.on_expired = on_expired
         self.saved = 0
         self.failures = 0
         self.dead_letters = 0
@@ -266,6 +270,8 @@ class RecordWriter:
         if self.retention_days <= 0:
             return 0, 0
         cutoff = time.time() - self.retention_days * 86400
+        if self.on_expired is not None:
+            await self.on_expired(await self.store.attachments_before(cutoff))
         calls = await self.store.purge(cutoff)
         files = await asyncio.to_thread(remove_files_older_than, self.spool_dir, cutoff)
         if calls or files:

@@ -298,10 +298,16 @@ async def test_calls_and_dead_letters_past_the_retention_are_deleted(tmp_path: P
     month_ago = time.time() - 30 * 86400
     os.utime(old_letter, (month_ago, month_ago))
     try:
-        await store.save(record("old", "hello", started_at=month_ago))
+        await store.save({**record("old", "hello", started_at=month_ago), "recording": "ai-bridge-old.wav"})
         await store.save(record("new", "hello", started_at=time.time()))
-        writer = RecordWriter(store, spool, retention_days=7)
+        expired: list[str] = []
+
+        async def forget(attachments: list[str]) -> None:
+            expired.extend(attachments)
+
+        writer = RecordWriter(store, spool, retention_days=7, on_expired=forget)
         assert await writer.purge_old_calls() == (1, 1)
+        assert expired == ["ai-bridge-old.wav"]  # its recording is deleted with it
         assert [row["id"] for row in await store.search()] == ["new"] and not old_letter.exists()
         assert await RecordWriter(store, spool).purge_old_calls() == (0, 0)  # 0 days: keep everything
     finally:
@@ -314,3 +320,26 @@ async def test_the_sqlite_database_file_is_owner_only(tmp_path: Path) -> None:
     await store.open()
     await store.close()
     assert database.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_purged_message_goes_with_its_audio_and_only_from_the_message_folder(tmp_path: Path) -> None:
+    from bridge.routing.messages import forget_message
+
+    folder = tmp_path / "messages"
+    folder.mkdir()
+    (folder / "m.wav").write_bytes(b"RIFF")
+    (folder / "m.json").write_text('{"audio": "m.wav"}')
+    outside = tmp_path / "elsewhere.json"
+    outside.write_text('{"audio": "../x"}')
+    assert forget_message(folder / "m.json", folder.resolve())
+    assert not (folder / "m.json").exists() and not (folder / "m.wav").exists()
+    assert not forget_message(outside, folder.resolve()) and outside.exists()
+
+    from bridge.routing.messages import forget_messages_before
+
+    (folder / "new.json").write_text("{}")
+    (folder / "old.json").write_text("{}")
+    month_ago = time.time() - 30 * 86400
+    os.utime(folder / "old.json", (month_ago, month_ago))
+    assert forget_messages_before(folder, time.time() - 7 * 86400) == 1
+    assert [path.name for path in folder.iterdir()] == ["new.json"]
