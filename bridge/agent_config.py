@@ -48,6 +48,9 @@ class LlmConfig(_Section):
     base_url: str | None = Field(default=None, pattern=r"^https?://")
     model: str = "default"
     api_key_env: str = "BRIDGE_LLM_API_KEY"
+    # openai_http: send a GBNF grammar that allows only the labels (and "answer: <text>"), as
+    # llama.cpp's servers accept; set false for a server that rejects unknown request fields.
+    constrain_labels: bool = True
 
     @model_validator(mode="after")
     def _http_needs_url(self) -> LlmConfig:

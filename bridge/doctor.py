@@ -59,6 +59,50 @@ async def check_ari(config: BridgeConfig) -> list[Finding]:
         return [Finding("ari", True, f"{ari.url} as {ari.username!r}, Asterisk {version}")]
 
 
+async def check_model_server(config: BridgeConfig) -> list[Finding]:
+    """llm.backend = "openai_http": the server answers, has the model, and replies to a 1-token ask."""
+    llm = config.llm
+    if llm.backend != "openai_http" or llm.base_url is None:
+        return []
+    base = llm.base_url.rstrip("/")
+    key = os.environ.get(llm.api_key_env)
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    probe = {"model": llm.model, "messages": [{"role": "user", "content": "Say OK."}], "max_tokens": 1}
+    timeout = aiohttp.ClientTimeout(total=30)
+    try:
+        async with aiohttp.ClientSession(headers=headers, timeout=timeout) as session:
+            async with session.get(f"{base}/models") as response:
+                if response.status != 200:
+                    hint = (
+                        f"check {llm.api_key_env}"
+                        if response.status in (401, 403)
+                        else "is it an OpenAI-style /v1 URL?"
+                    )
+                    return [Finding("model server", False, f"{base}/models answered {response.status}; {hint}")]
+                listed = [str(item.get("id")) for item in (await response.json()).get("data", [])]
+            started = asyncio.get_running_loop().time()
+            async with session.post(f"{base}/chat/completions", json=probe) as response:
+                if response.status != 200:
+                    detail = (await response.text())[:160]
+                    return [Finding("model server", False, f"a 1-token chat request got {response.status}: {detail}")]
+            took = (asyncio.get_running_loop().time() - started) * 1000
+    except (aiohttp.ClientError, TimeoutError, ValueError) as error:
+        reason = str(error) or type(error).__name__
+        return [Finding("model server", False, f"{base}: {reason}; is the server running (llm.base_url)?")]
+    note = (
+        ""
+        if llm.model in listed or not listed
+        else f" (llm.model {llm.model!r} not listed: the server's one model answers)"
+    )
+    return [
+        Finding(
+            "model server",
+            True,
+            f"{base}: {', '.join(listed) or 'no model list'}; 1-token reply in {took:.0f} ms{note}",
+        )
+    ]
+
+
 async def check_ami_and_targets(config: BridgeConfig) -> list[Finding]:
     monitor = QueueMonitor(config.ami)
     findings = []
@@ -209,7 +253,7 @@ def _bindable(check: str, kind: int, host: str, port: int, key: str) -> Finding:
 
 async def diagnose(config: BridgeConfig, rehash: bool = False) -> list[Finding]:
     findings: list[Finding] = []
-    for check in (check_ari, check_ami_and_targets, check_storage, check_ports, check_webphone):
+    for check in (check_ari, check_ami_and_targets, check_storage, check_ports, check_webphone, check_model_server):
         findings += await check(config)
     findings += await check_models(config, rehash)
     return findings

@@ -66,6 +66,7 @@ def load_language_model(config: LlmConfig, progress: Progress | None = None) -> 
             api_key=os.environ.get(config.api_key_env),
             max_tokens=config.max_tokens,
             temperature=config.temperature,
+            constrain_labels=config.constrain_labels,
         )
     from bridge.speech.llm_llama import LlamaLanguageModel
 

@@ -34,11 +34,13 @@ class OpenAiCompatibleModel:
         max_tokens: int = 80,
         temperature: float = 0.0,
         timeout_seconds: float = 10.0,
+        constrain_labels: bool = True,
     ) -> None:
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.model = model
         self.max_tokens = max_tokens
         self.temperature = temperature
+        self.constrain_labels = constrain_labels
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout_seconds, sock_read=timeout_seconds)
         self._session: aiohttp.ClientSession | None = None
@@ -53,10 +55,12 @@ class OpenAiCompatibleModel:
         self, messages: list[ChatMessage], labels: Sequence[str], go: threading.Event | None = None
     ) -> AsyncGenerator[LabelScores | str, None]:
         """A server cannot be made to score our labels, so its reply's first word is parsed: a word
-        not on the list makes the turn an answer (logged). `go` is ignored (not our CPU)."""
+        not on the list makes the turn an answer (logged). With constrain_labels a GBNF grammar
+        (llama.cpp's servers) lets it write nothing else. `go` is ignored (not our CPU)."""
         text = ""
         parsed: tuple[LabelScores, str] | None = None
-        async for piece in self._stream(messages):
+        grammar = labels_grammar(labels) if self.constrain_labels else None
+        async for piece in self._stream(messages, grammar):
             if parsed is None:
                 text += piece
                 parsed = label_of(text, labels)
@@ -78,14 +82,16 @@ class OpenAiCompatibleModel:
             if scores.best == ANSWER and rest:
                 yield rest
 
-    async def _stream(self, messages: list[ChatMessage]) -> AsyncGenerator[str, None]:
-        body = {
+    async def _stream(self, messages: list[ChatMessage], grammar: str | None = None) -> AsyncGenerator[str, None]:
+        body: dict[str, object] = {
             "model": self.model,
             "messages": messages,
             "stream": True,
             "max_tokens": self.max_tokens,
             "temperature": self.temperature,
         }
+        if grammar is not None:
+            body["grammar"] = grammar
         session = self._client()
         try:
             async with session.post(self.url, json=body, headers=self._headers) as response:
@@ -113,6 +119,14 @@ class OpenAiCompatibleModel:
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+def labels_grammar(labels: Sequence[str]) -> str:
+    """GBNF: exactly one label, or "answer:" and one line of text. Labels are config names
+    (lower-case letters, digits, '_' and '-'), so they quote safely."""
+    choices = " | ".join(f'"{label}"' for label in labels if label != ANSWER)
+    answer = '"answer:" [^\\n]*' if ANSWER in labels else ""
+    return "root ::= " + " | ".join(part for part in (choices, answer) if part) + "\n"
 
 
 def _delta_text(data: str) -> str:

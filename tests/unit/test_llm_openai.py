@@ -61,6 +61,14 @@ async def test_streams_the_reply_and_sends_the_key(server: tuple[str, list[dict[
     body = requests[0]["body"]
     assert isinstance(body, dict) and body["stream"] is True and body["max_tokens"] == 20
     assert requests[0]["auth"] == "Bearer secret"
+    assert str(body["grammar"]).startswith("root ::= ")  # llama.cpp servers: nothing off the list
+
+
+def test_the_grammar_allows_only_the_labels_and_an_answer_line() -> None:
+    from bridge.speech.llm_openai import labels_grammar
+
+    assert labels_grammar(["sales", "goodbye", "answer"]) == 'root ::= "sales" | "goodbye" | "answer:" [^\\n]*\n'
+    assert labels_grammar(["answer"]) == 'root ::= "answer:" [^\\n]*\n'
 
 
 async def test_an_http_error_is_reported_with_the_server_message(server: tuple[str, list[dict[str, object]]]) -> None:
