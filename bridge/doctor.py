@@ -103,6 +103,37 @@ async def check_model_server(config: BridgeConfig) -> list[Finding]:
     ]
 
 
+async def check_wyoming(config: BridgeConfig) -> list[Finding]:
+    """stt/tts backend = "wyoming": each server answers Describe with what it offers."""
+    from bridge.speech.wyoming import WyomingError, describe
+
+    findings = []
+    for role, backend, uri in (
+        ("stt", config.stt.backend, config.stt.uri),
+        ("tts", config.tts.backend, config.tts.uri),
+    ):
+        if backend != "wyoming" or uri is None:
+            continue
+        try:
+            info = await asyncio.to_thread(describe, uri)
+        except (WyomingError, ValueError) as error:
+            findings.append(Finding(f"wyoming {role}", False, f"{error}; is the server running ({role}.uri)?"))
+            continue
+        if role == "stt":
+            names = [model.name for program in info.asr for model in program.models if model.installed]
+        else:  # wyoming-piper lists every voice it can fetch; the one asked for must be among them
+            names = [voice.name for program in info.tts for voice in program.voices if voice.installed]
+        wanted = config.tts.voice if role == "tts" else ""
+        if not names:
+            findings.append(Finding(f"wyoming {role}", False, f"{uri} has nothing installed to use"))
+        elif wanted and wanted not in names:
+            findings.append(Finding(f"wyoming {role}", False, f"{uri} has no voice {wanted!r} (tts.voice)"))
+        else:
+            offer = f"voice {wanted} ({len(names)} listed)" if wanted else ", ".join(names[:3])
+            findings.append(Finding(f"wyoming {role}", True, f"{uri}: {offer}"))
+    return findings
+
+
 async def check_ami_and_targets(config: BridgeConfig) -> list[Finding]:
     monitor = QueueMonitor(config.ami)
     findings = []
@@ -253,7 +284,15 @@ def _bindable(check: str, kind: int, host: str, port: int, key: str) -> Finding:
 
 async def diagnose(config: BridgeConfig, rehash: bool = False) -> list[Finding]:
     findings: list[Finding] = []
-    for check in (check_ari, check_ami_and_targets, check_storage, check_ports, check_webphone, check_model_server):
+    for check in (
+        check_ari,
+        check_ami_and_targets,
+        check_storage,
+        check_ports,
+        check_webphone,
+        check_model_server,
+        check_wyoming,
+    ):
         findings += await check(config)
     findings += await check_models(config, rehash)
     return findings

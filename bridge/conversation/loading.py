@@ -43,6 +43,12 @@ def load_agent(config: BridgeConfig, progress: Progress | None = None) -> Agent:
 
 
 def load_recognizer(config: SttConfig) -> SpeechRecognizer:
+    if config.backend == "wyoming":
+        from bridge.speech.wyoming import WyomingRecognizer
+
+        assert config.uri is not None
+        log.info("models.stt", backend="wyoming", uri=config.uri)
+        return WyomingRecognizer(config.uri, config.language, config.timeout_seconds)
     if config.backend == "vosk":
         from bridge.speech.stt_vosk import VoskRecognizer
 
@@ -98,6 +104,12 @@ def default_llm_model(packaged: str, progress: Progress | None = None) -> Path:
 
 
 def load_synthesizer(config: TtsConfig) -> SpeechSynthesizer:
+    if config.backend == "wyoming":
+        from bridge.speech.wyoming import WyomingSynthesizer
+
+        assert config.uri is not None
+        log.info("models.tts", backend="wyoming", uri=config.uri)
+        return WyomingSynthesizer(config.uri, config.voice or None, config.timeout_seconds)
     if config.backend == "piper":
         from bridge.speech.tts_piper import PiperSynthesizer, default_piper_voice
 

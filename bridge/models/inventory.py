@@ -64,6 +64,8 @@ def prepare_models(stt: SttConfig, llm: LlmConfig, tts: TtsConfig, rehash: bool 
 
 
 def _speech_to_text(stt: SttConfig) -> ModelFile:
+    if stt.backend == "wyoming":
+        return ModelFile("stt", "wyoming", str(stt.uri))
     if stt.backend == "vosk":
         from bridge.speech.stt_vosk import check_vosk_dir
 
@@ -79,6 +81,8 @@ def _speech_to_text(stt: SttConfig) -> ModelFile:
 
 
 def _text_to_speech(tts: TtsConfig) -> ModelFile:
+    if tts.backend == "wyoming":
+        return ModelFile("tts", "wyoming", str(tts.uri))
     if tts.backend == "piper":
         from bridge.speech.tts_piper import check_piper_voice, default_piper_voice
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Iterator
 from typing import Protocol
 
-from bridge.media.resample import resample_pcm16
+from bridge.media.resample import StreamResampler
 from bridge.speech.workers import ModelWorker
 
 
@@ -30,9 +30,16 @@ class Speaker:
         self._worker = ModelWorker(f"tts-{synthesizer.name}", threads)
 
     async def speak(self, text: str, rate: int) -> AsyncGenerator[bytes, None]:
-        source_rate = self.synthesizer.sample_rate
+        # One resampler per utterance: chunks may be small (a Wyoming server streams ~50 ms
+        # pieces), and converting each alone would click at every seam.
+        resampler = StreamResampler(self.synthesizer.sample_rate, rate)
         async for chunk in self._worker.stream(lambda cancel: self.synthesizer.synthesize(text)):
-            yield resample_pcm16(chunk, source_rate, rate)
+            audio = resampler.process(chunk[: len(chunk) - len(chunk) % 2])
+            if audio:
+                yield audio
+        tail = resampler.process(b"", last=True)
+        if tail:
+            yield tail
 
     async def render(self, text: str, rate: int) -> bytes:
         """A whole utterance at once (greetings and apologies cached per call rate)."""

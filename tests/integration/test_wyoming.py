@@ -1,0 +1,139 @@
+"""Speech on Wyoming servers: the real wyoming-faster-whisper and wyoming-piper (what Home
+Assistant users run) with the packaged model files, nothing from a hub, and a real call through
+Asterisk that is heard and answered through them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bridge.config import parse_config
+from bridge.conversation.agent import Agent
+from bridge.conversation.loading import packaged_whisper
+from bridge.doctor import check_wyoming
+from bridge.pbx.instance import AsteriskInstance
+from bridge.speech.tts import Speaker
+from bridge.speech.tts_piper import default_piper_voice
+from bridge.speech.workers import ModelWorker
+from bridge.speech.wyoming import WyomingError, WyomingRecognizer, WyomingSynthesizer, describe
+from tests.integration.conftest import running_bridge, wait_for_finished_calls
+from tests.integration.test_routing import place_call
+from tests.support.speech import caller_says, silence, transcribe, words
+
+pytestmark = pytest.mark.integration
+
+VOICE = "en_US-joe-medium"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_until_described(uri: str, process: subprocess.Popen[bytes], log: Path, seconds: float = 90) -> None:
+    """Readiness: the server answers Describe (its model is loaded), with a deadline."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{uri}: the server exited ({process.returncode}):\n{log.read_text()[-2000:]}")
+        try:
+            describe(uri, timeout=1)
+            return
+        except WyomingError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{uri}: no answer in {seconds:.0f} s:\n{log.read_text()[-2000:]}")
+
+
+@pytest.fixture(scope="module")
+def wyoming_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    base = tmp_path_factory.mktemp("wyoming")
+    voices = base / "voices"  # wyoming-piper looks for <voice>.onnx(.json) in its data dir
+    voices.mkdir()
+    packaged = default_piper_voice()
+    shutil.copy(packaged, voices / f"{VOICE}.onnx")
+    shutil.copy(f"{packaged}.json", voices / f"{VOICE}.onnx.json")
+    stt_uri, tts_uri = f"tcp://127.0.0.1:{_free_port()}", f"tcp://127.0.0.1:{_free_port()}"
+    commands = {
+        stt_uri: [
+            sys.executable, "-m", "wyoming_faster_whisper", "--uri", stt_uri, "--model",
+            str(packaged_whisper("whisper-tiny.en")), "--data-dir", str(base / "stt"), "--local-files-only",
+            "--stt-library", "faster-whisper", "--language", "en", "--compute-type", "int8", "--cpu-threads", "2",
+        ],
+        tts_uri: [
+            sys.executable, "-m", "wyoming_piper", "--uri", tts_uri, "--voice", VOICE, "--data-dir", str(voices),
+            "--local-files-only",
+        ],
+    }  # fmt: skip
+    processes = []
+    try:
+        for uri, command in commands.items():
+            log = base / f"{uri.rsplit(':', 1)[1]}.log"
+            with log.open("wb") as output:
+                process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+            processes.append(process)
+            _wait_until_described(uri, process, log)
+        yield stt_uri, tts_uri
+    finally:
+        for process in processes:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+async def test_doctor_checks_both_wyoming_servers(wyoming_servers: tuple[str, str]) -> None:
+    stt, tts = wyoming_servers
+    config = parse_config(
+        {"stt": {"backend": "wyoming", "uri": stt}, "tts": {"backend": "wyoming", "uri": tts, "voice": VOICE}}
+    )
+    findings = await check_wyoming(config)
+    assert [finding.ok for finding in findings] == [True, True], [finding.line() for finding in findings]
+    assert VOICE in findings[1].detail
+
+
+async def test_doctor_says_when_a_wyoming_server_is_down() -> None:
+    config = parse_config({"stt": {"backend": "wyoming", "uri": f"tcp://127.0.0.1:{_free_port()}"}})
+    (finding,) = await check_wyoming(config)
+    assert not finding.ok and "is the server running" in finding.detail
+
+
+@pytest.mark.timeout(300)
+async def test_a_call_is_heard_and_answered_through_wyoming(
+    wyoming_servers: tuple[str, str], asterisk: AsteriskInstance, workdir: Path, agent: Agent
+) -> None:
+    stt, tts = wyoming_servers
+    synthesizer = await asyncio.to_thread(WyomingSynthesizer, tts)
+    assert synthesizer.sample_rate == 22050  # learnt from the server's AudioStart
+    remote = dataclasses.replace(
+        agent,
+        recognizer=WyomingRecognizer(stt),
+        stt_worker=ModelWorker("stt-wyoming"),
+        speaker=Speaker(synthesizer),
+        _phrases={},
+        _rendering={},
+    )
+    audio = silence(4.0) + caller_says("What are your opening hours on Saturday?") + silence(10.0)
+    async with running_bridge(asterisk, agent=remote) as service:
+        _, wire = await place_call(asterisk, workdir, audio, "wyoming")
+        await wait_for_finished_calls(service, 1, timeout=30)
+        record = service.app.finished[0]
+    assert record.conversation["errors"] == []
+    (turn,) = [turn for turn in record.conversation["turns"] if turn["caller"]]
+    assert "opening" in turn["caller"].lower(), turn  # heard by the Wyoming Whisper
+    assert turn["outcome"].startswith("answered"), turn
+    asked_at = wire.first_sent_voice(after=3.0)
+    greeting = words(await asyncio.to_thread(transcribe, agent.recognizer, wire.received_between(0.0, asked_at), 8000))
+    assert {"bright", "smile", "dental"} & greeting, greeting  # spoken by the Wyoming Piper
