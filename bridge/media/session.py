@@ -71,7 +71,8 @@ class RtpSession(asyncio.DatagramProtocol):
         self._last_send: float | None = None
         self._encode = codec.encoder()  # G.722 keeps state per direction: one of each per call
         self._decode = codec.decoder()
-        self._payload_size = len(codec.encoder()(codec.silence()))
+        self._silence = codec.silence()
+        self._payload_size = len(codec.encoder()(self._silence))
         self.closed = asyncio.Event()
 
     # asyncio.DatagramProtocol -------------------------------------------------------------
@@ -133,7 +134,7 @@ class RtpSession(asyncio.DatagramProtocol):
         frame = self.playout.pop()
         marker = False
         if frame is None:
-            payload = self._encode(self.codec.silence())
+            payload = self._encode(self._silence)  # through the stream's encoder: G.722 state stays whole
             self._talking = False
         else:
             payload = self._encode(frame)

@@ -9,10 +9,7 @@ sends the same prompt, labels and few-shot turns, and parses the reply's first w
 from __future__ import annotations
 
 import dataclasses
-import socket
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -28,6 +25,7 @@ from bridge.pbx.instance import AsteriskInstance
 from bridge.speech.llm_openai import OpenAiCompatibleModel
 from tests.integration.conftest import running_bridge, wait_for_finished_calls
 from tests.integration.test_routing import place_call
+from tests.support.servers import free_tcp_port, start_server, stop_server
 from tests.support.speech import caller_says, silence
 
 pytestmark = pytest.mark.integration
@@ -35,48 +33,30 @@ pytestmark = pytest.mark.integration
 ALIAS = "qwen2.5-coder-1.5b"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until_serving(url: str, process: subprocess.Popen[bytes], log: Path, seconds: float) -> None:
-    """Poll /models until it answers (the model is loaded), the process dies, or time runs out."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"llama_cpp.server exited ({process.returncode}):\n{log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/models", timeout=1):
-                return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            time.sleep(0.1)
-    raise RuntimeError(f"llama_cpp.server did not answer on {url} in {seconds:.0f} s:\n{log.read_text()[-2000:]}")
+def _serving(url: str) -> bool:
+    """Readiness: /models answers (the model is loaded)."""
+    try:
+        with urllib.request.urlopen(f"{url}/models", timeout=1):
+            return True
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
 
 
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`python -m llama_cpp.server` with the packaged model, until its /v1/models answers."""
-    port = _free_port()
+    port = free_tcp_port()
     log = tmp_path_factory.mktemp("llama-server") / "server.log"
     command = [
         sys.executable, "-m", "llama_cpp.server", "--model", str(default_llm_model("qwen2.5-coder-1.5b")),
         "--model_alias", ALIAS, "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "2",
     ]  # fmt: skip
-    with log.open("wb") as output:
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/v1"
+    process = start_server(command, log, lambda: _serving(url), "llama_cpp.server")
     try:
-        wait_until_serving(url, process, log, seconds=120)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_server(process)
 
 
 async def test_doctor_checks_the_model_server(llama_server: str) -> None:
@@ -87,7 +67,7 @@ async def test_doctor_checks_the_model_server(llama_server: str) -> None:
 
 
 async def test_doctor_says_when_the_model_server_is_down() -> None:
-    config = parse_config({"llm": {"backend": "openai_http", "base_url": f"http://127.0.0.1:{_free_port()}/v1"}})
+    config = parse_config({"llm": {"backend": "openai_http", "base_url": f"http://127.0.0.1:{free_tcp_port()}/v1"}})
     (finding,) = await check_model_server(config)
     assert not finding.ok and "is the server running" in finding.detail
 

@@ -8,10 +8,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import shutil
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +25,7 @@ from bridge.speech.workers import ModelWorker
 from bridge.speech.wyoming import WyomingError, WyomingRecognizer, WyomingSynthesizer, describe
 from tests.integration.conftest import running_bridge, wait_for_finished_calls
 from tests.integration.test_routing import place_call
+from tests.support.servers import free_tcp_port, start_server, stop_server
 from tests.support.speech import caller_says, silence, transcribe, words
 
 pytestmark = pytest.mark.integration
@@ -35,24 +33,13 @@ pytestmark = pytest.mark.integration
 VOICE = "en_US-joe-medium"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_until_described(uri: str, process: subprocess.Popen[bytes], log: Path, seconds: float = 90) -> None:
-    """Readiness: the server answers Describe (its model is loaded), with a deadline."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{uri}: the server exited ({process.returncode}):\n{log.read_text()[-2000:]}")
-        try:
-            describe(uri, timeout=1)
-            return
-        except WyomingError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{uri}: no answer in {seconds:.0f} s:\n{log.read_text()[-2000:]}")
+def _answers_describe(uri: str) -> bool:
+    """Readiness: the server answers Describe (its model is loaded)."""
+    try:
+        describe(uri, timeout=1)
+    except WyomingError:
+        return False
+    return True
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +50,7 @@ def wyoming_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
     packaged = default_piper_voice()
     shutil.copy(packaged, voices / f"{VOICE}.onnx")
     shutil.copy(f"{packaged}.json", voices / f"{VOICE}.onnx.json")
-    stt_uri, tts_uri = f"tcp://127.0.0.1:{_free_port()}", f"tcp://127.0.0.1:{_free_port()}"
+    stt_uri, tts_uri = f"tcp://127.0.0.1:{free_tcp_port()}", f"tcp://127.0.0.1:{free_tcp_port()}"
     commands = {
         stt_uri: [
             sys.executable, "-m", "wyoming_faster_whisper", "--uri", stt_uri, "--model",
@@ -79,19 +66,11 @@ def wyoming_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
     try:
         for uri, command in commands.items():
             log = base / f"{uri.rsplit(':', 1)[1]}.log"
-            with log.open("wb") as output:
-                process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
-            processes.append(process)
-            _wait_until_described(uri, process, log)
+            processes.append(start_server(command, log, lambda uri=uri: _answers_describe(uri), uri, seconds=90))
         yield stt_uri, tts_uri
     finally:
         for process in processes:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_server(process)
 
 
 async def test_doctor_checks_both_wyoming_servers(wyoming_servers: tuple[str, str]) -> None:
@@ -105,7 +84,7 @@ async def test_doctor_checks_both_wyoming_servers(wyoming_servers: tuple[str, st
 
 
 async def test_doctor_says_when_a_wyoming_server_is_down() -> None:
-    config = parse_config({"stt": {"backend": "wyoming", "uri": f"tcp://127.0.0.1:{_free_port()}"}})
+    config = parse_config({"stt": {"backend": "wyoming", "uri": f"tcp://127.0.0.1:{free_tcp_port()}"}})
     (finding,) = await check_wyoming(config)
     assert not finding.ok and "is the server running" in finding.detail
 
