@@ -99,6 +99,9 @@ class ConversationConfig(_Section):
     preroll_ms: int = Field(default=300, ge=0, le=2000)
     max_utterance_seconds: float = Field(default=20.0, gt=1)
     barge_in_min_level_dbfs: float = Field(default=-35.0, le=0)
+    # Sound within 0.4 s of the agent's audio and not louder than it minus this many dB is taken
+    # for the agent's own voice coming back (echo), not the caller talking over it. 0 disables.
+    echo_return_loss_db: float = Field(default=6.0, ge=0, le=40)
     min_voiced_ms: int = Field(default=200, ge=0)
     reprompt_after_seconds: float = Field(default=8.0, gt=0)
     max_reprompts: int = Field(default=2, ge=0)

@@ -61,8 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     bench = sub.add_parser("bench", help="run a benchmark script (source checkout with the test tools)")
     bench.add_argument(
         "which",
-        choices=["voice", "webphone", "media", "dialogue"],
-        help="voice-to-voice latency (SIP, browser), the media path, or understanding on the dialogue dev set",
+        choices=["voice", "webphone", "media", "dialogue", "echo"],
+        help="voice-to-voice latency (SIP, browser), the media path, understanding on the dialogue dev set, or echo",
     )
     bench.add_argument("options", nargs=argparse.REMAINDER, help="passed to scripts/bench_<which>.py")
     dial = sub.add_parser("dial", help="place an outbound call through the running bridge (its HTTP API)")

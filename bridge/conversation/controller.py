@@ -21,6 +21,7 @@ import structlog
 
 from bridge.conversation.agent import Agent
 from bridge.conversation.deadlines import next_within, stalled_after
+from bridge.conversation.echo_guard import EchoGuard
 from bridge.conversation.endpointing import FRAME_MS, Endpointer, EndpointSettings, Signal
 from bridge.conversation.prompt import agent_turn
 from bridge.conversation.reply import Reply
@@ -59,6 +60,7 @@ class Conversation:
             )
         )
         self._barge_in_rms = int(32768 * 10 ** (settings.barge_in_min_level_dbfs / 20))
+        self._echo = EchoGuard(settings.echo_return_loss_db) if settings.echo_return_loss_db > 0 else None
         self._history: list[ChatMessage] = []
         self.turns: list[Turn] = []
         self.end_reason = ""
@@ -91,6 +93,8 @@ class Conversation:
     def start(self, codec: Codec, output: PlayoutQueue, control: CallControl) -> None:
         self._rate = codec.sample_rate
         self._output = output
+        if self._echo is not None:
+            output.on_frame = self._echo.played
         self._control = control
         self._vad = self.agent.voice_detector(codec.sample_rate)
         self._greet()
@@ -104,8 +108,11 @@ class Conversation:
         if self._message_audio is not None and len(self._message_audio) < MAX_MESSAGE_SECONDS * 2 * self._rate:
             self._message_audio += pcm
         voiced = self._vad.is_speech(pcm)
-        if voiced and self._agent_speaking() and rms(pcm) < self._barge_in_rms:
+        level = rms(pcm) if voiced else 0
+        if voiced and self._agent_speaking() and level < self._barge_in_rms:
             voiced = False  # quieter than a caller addressing us: our own echo or the room
+        elif voiced and self._echo is not None and level <= self._echo.floor(now):
+            voiced = False  # no louder than our own voice coming back: echo
         if voiced:
             self._idle_since = now
             if self._turn is not None:

@@ -22,6 +22,8 @@ class PlayoutQueue:
         self._drained = asyncio.Event()
         self._drained.set()
         self._on_next_frame: Callable[[], None] | None = None
+        # Told every frame that leaves for the caller (the conversation's echo guard listens).
+        self.on_frame: Callable[[bytes], None] | None = None
 
     def __len__(self) -> int:
         return len(self._frames)
@@ -54,6 +56,8 @@ class PlayoutQueue:
             self._drained.set()
             return None
         frame = self._frames.popleft()
+        if self.on_frame is not None:
+            self.on_frame(frame)
         if not self._frames and not self._partial:
             self._drained.set()
         if self._on_next_frame is not None:

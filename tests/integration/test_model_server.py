@@ -76,7 +76,9 @@ async def test_doctor_says_when_the_model_server_is_down() -> None:
 async def test_a_call_is_answered_by_the_model_on_the_server(
     llama_server: str, asterisk: AsteriskInstance, workdir: Path, agent: Agent
 ) -> None:
-    remote = dataclasses.replace(agent, llm=OpenAiCompatibleModel(llama_server, ALIAS, max_tokens=60))
+    # A busy 2-core CI box evaluates the ~1,300-token prompt slowly the first time: allow for it.
+    model = OpenAiCompatibleModel(llama_server, ALIAS, max_tokens=60, timeout_seconds=60)
+    remote = dataclasses.replace(agent, llm=model)
     audio = silence(4.0) + caller_says("What are your opening hours on Saturday?") + silence(10.0)
     async with running_bridge(asterisk, agent=remote) as service:
         await place_call(asterisk, workdir, audio, "model-server")

@@ -10,6 +10,8 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from bridge.media.codecs import Codec, codec_for, rms
 from bridge.media.playout import PlayoutQueue
 from bridge.pipelines.base import CallInfo, MediaPipeline, TransferOutcome
@@ -28,6 +30,9 @@ class SimulatedCall:
     transfers: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     sent_dtmf: str = ""
     info: CallInfo = field(default_factory=lambda: CallInfo("sim-call", "15550001111", "", "18005550100"))
+    # (gain, delay in 20 ms frames): the agent's own audio comes back mixed into the caller's, as
+    # a phone's echo does.
+    echo: tuple[float, int] | None = None
 
     async def transfer(self, route: RouteMatch, variables: dict[str, str]) -> TransferOutcome:
         self.transfers.append((route.name, variables))
@@ -55,8 +60,10 @@ class SimulatedCall:
         for tick in range(ticks):
             if tick in presses:
                 self.pipeline.on_dtmf(presses[tick])
-            chunk = caller_pcm[tick * frame_bytes : (tick + 1) * frame_bytes]
-            self.pipeline.on_audio(chunk.ljust(frame_bytes, b"\x00"))
+            chunk = caller_pcm[tick * frame_bytes : (tick + 1) * frame_bytes].ljust(frame_bytes, b"\x00")
+            if self.echo is not None and tick >= self.echo[1]:
+                chunk = _mix(chunk, self.heard[tick - self.echo[1]], self.echo[0])
+            self.pipeline.on_audio(chunk)
             self.heard.append(output.pop() or self.codec.silence())
             if self.ended or self.handed_over:
                 break
@@ -78,3 +85,8 @@ class SimulatedCall:
             else:
                 spans.append((at, at + 0.02))
         return spans
+
+
+def _mix(pcm: bytes, other: bytes, gain: float) -> bytes:
+    mixed = np.frombuffer(pcm, np.int16).astype(np.int32) + (np.frombuffer(other, np.int16) * gain).astype(np.int32)
+    return np.clip(mixed, -32768, 32767).astype(np.int16).tobytes()
