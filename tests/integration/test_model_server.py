@@ -79,10 +79,11 @@ async def test_a_call_is_answered_by_the_model_on_the_server(
     # A busy 2-core CI box evaluates the ~1,300-token prompt slowly the first time: allow for it.
     model = OpenAiCompatibleModel(llama_server, ALIAS, max_tokens=60, timeout_seconds=60)
     remote = dataclasses.replace(agent, llm=model)
-    audio = silence(4.0) + caller_says("What are your opening hours on Saturday?") + silence(10.0)
+    # The caller stays on long enough for a slow first answer to be played to its end.
+    audio = silence(4.0) + caller_says("What are your opening hours on Saturday?") + silence(20.0)
     async with running_bridge(asterisk, agent=remote) as service:
         await place_call(asterisk, workdir, audio, "model-server")
-        await wait_for_finished_calls(service, 1, timeout=30)
+        await wait_for_finished_calls(service, 1, timeout=40)
         record = service.app.finished[0]
     assert record.conversation["errors"] == []
     (turn,) = [turn for turn in record.conversation["turns"] if turn["caller"]]
