@@ -9,8 +9,8 @@ message folder only for a signed-in operator; the browser never talks to Asteris
 
 from __future__ import annotations
 
+import asyncio
 import hmac
-import json
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -23,6 +23,7 @@ from aiohttp import web
 from bridge.app import dashboard_pages as pages
 from bridge.app.history import HistoryFilter, history, hourly, to_csv
 from bridge.ari.client import AriError
+from bridge.routing.messages import message_audio
 from bridge.storage.calls import CallStore
 
 COOKIE = "bridge_session"
@@ -134,7 +135,7 @@ class Dashboard:
         record = await self._record(call_id)
         base = f"/dashboard/calls/{call_id}"
         recording = f"{base}/recording" if record.get("recording") and self.recordings else ""
-        message = f"{base}/message" if self._message_wav(record) is not None else ""
+        message = f"{base}/message" if await self._message_wav(record) is not None else ""
         return _html(pages.page(f"Call {call_id}", pages.call_page(call_id, record, recording, message)))
 
     async def recording(self, request: web.Request) -> web.StreamResponse:
@@ -151,7 +152,7 @@ class Dashboard:
 
     async def message_audio(self, request: web.Request) -> web.StreamResponse:
         self._require(request)
-        wav = self._message_wav(await self._record(request.match_info["call_id"]))
+        wav = await self._message_wav(await self._record(request.match_info["call_id"]))
         if wav is None:
             raise web.HTTPNotFound(text="this call has no message audio")
         return web.FileResponse(wav, headers={"Content-Type": "audio/wav", "Cache-Control": "private, no-store"})
@@ -172,22 +173,12 @@ class Dashboard:
             raise web.HTTPNotFound(text="no such call")
         return {"conversation": live["conversation"], "caller": live["caller"], "persona": live["persona"]}
 
-    def _message_wav(self, record: dict[str, Any]) -> Path | None:
-        """The message's audio, only if it lies in the message folder (the record names it)."""
-        folder = self.messages_dir
+    async def _message_wav(self, record: dict[str, Any]) -> Path | None:
+        """The message's audio (file reads off the event loop)."""
         saved = (record.get("conversation") or {}).get("message")
-        if folder is None or not saved:
+        if self.messages_dir is None or not saved:
             return None
-        folder = folder.resolve()
-        path = Path(str(saved)).resolve()
-        if path.parent != folder or not path.is_file():
-            return None
-        try:
-            audio = json.loads(path.read_text(encoding="utf-8")).get("audio")
-        except (OSError, ValueError, AttributeError):
-            return None
-        wav = (folder / str(audio)).resolve() if audio else None
-        return wav if wav is not None and wav.parent == folder and wav.is_file() else None
+        return await asyncio.to_thread(message_audio, Path(str(saved)), self.messages_dir)
 
 
 def _html(document: str, status: int = 200) -> web.Response:

@@ -81,17 +81,29 @@ def _write_atomically(path: Path, data: bytes) -> None:
     os.replace(partial, path)
 
 
-def forget_message(path: Path, folder: Path) -> bool:
-    """Delete a stored message (its JSON and its audio), only inside the message folder."""
+def message_audio(path: Path, folder: Path) -> Path | None:
+    """A stored message's audio file, only if both lie in the message folder (the record names
+    the message; nothing outside the folder is ever read or served)."""
+    folder = folder.resolve()
     path = path.resolve()
     if path.parent != folder or not path.is_file():
-        return False
+        return None
     try:
         audio = json.loads(path.read_text(encoding="utf-8")).get("audio")
     except (OSError, ValueError, AttributeError):
-        audio = None
-    if isinstance(audio, str) and (folder / audio).resolve().parent == folder:
-        (folder / audio).unlink(missing_ok=True)
+        return None
+    wav = (folder / audio).resolve() if isinstance(audio, str) and audio else None
+    return wav if wav is not None and wav.parent == folder and wav.is_file() else None
+
+
+def forget_message(path: Path, folder: Path) -> bool:
+    """Delete a stored message (its JSON and its audio), only inside the message folder."""
+    path = path.resolve()
+    if path.parent != folder.resolve() or not path.is_file():
+        return False
+    wav = message_audio(path, folder)
+    if wav is not None:
+        wav.unlink(missing_ok=True)
     path.unlink(missing_ok=True)
     return True
 

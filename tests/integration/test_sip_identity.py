@@ -14,7 +14,6 @@ import json
 import secrets
 import shutil
 import signal
-import socket
 import urllib.request
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -23,18 +22,14 @@ from pathlib import Path
 import pytest
 
 from tests.support.bridge_process import LogTail, start_bridge_up
+from tests.support.servers import free_tcp_port
 from tests.support.sip_probe import invite
+from tests.support.sipp import free_udp_port
 
 pytestmark = pytest.mark.integration
 
 STRANGER = "127.0.0.2"
 TRUNK = "127.0.0.1"
-
-
-def _free_port(kind: int) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -56,10 +51,10 @@ class Up:
 @pytest.fixture
 async def bridge_up(tmp_path: Path) -> AsyncIterator[Up]:
     ports = {
-        "sip-port": _free_port(socket.SOCK_DGRAM),
-        "http-port": _free_port(socket.SOCK_STREAM),
-        "ami-port": _free_port(socket.SOCK_STREAM),
-        "https-port": _free_port(socket.SOCK_STREAM),
+        "sip-port": free_udp_port(),
+        "http-port": free_tcp_port(),
+        "ami-port": free_tcp_port(),
+        "https-port": free_tcp_port(),
     }
     password = secrets.token_hex(16)
     config = (
