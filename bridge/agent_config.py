@@ -31,6 +31,9 @@ class SttConfig(_Section):
     threads: int = Field(default=2, ge=1, le=64)
     compute_type: Literal["int8", "int8_float32", "float32"] = "int8"
     language: str = "en"
+    # Whisper's beam width. Measured on the dialogue dev set (144 utterances, 8 kHz u-law, tiny.en):
+    # word errors 0.284 greedy, 0.229 with 3, 0.232 with 5; ~40 ms more per utterance at p50.
+    beam_size: int = Field(default=3, ge=1, le=10)
 
     @model_validator(mode="after")
     def _vosk_needs_model(self) -> SttConfig:

@@ -463,8 +463,12 @@ def _outcome_of_turn(turn: dict[str, Any], pending: str) -> str:
     if outcome in ("routing:confirm", "routing:speak") and pending:
         return pending
     labels = turn.get("decided", {}).get("labels") or [["answer"]]
-    kinds = {"routing:refuse": "elsewhere", "goodbye": "goodbye", "routing:recordmessage": "message",
-             "routing:clarify": "clarify"}
+    kinds = {
+        "routing:refuse": "elsewhere",
+        "goodbye": "goodbye",
+        "routing:recordmessage": "message",
+        "routing:clarify": "clarify",
+    }
     return kinds.get(outcome, str(labels[0][0]))
 
 

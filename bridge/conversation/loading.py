@@ -58,7 +58,13 @@ def load_recognizer(config: SttConfig) -> SpeechRecognizer:
 
     path = config.model_path or packaged_whisper(config.packaged)
     log.info("models.stt", backend="whisper", path=str(path))
-    return WhisperRecognizer(path, threads=config.threads, compute_type=config.compute_type, language=config.language)
+    return WhisperRecognizer(
+        path,
+        threads=config.threads,
+        compute_type=config.compute_type,
+        language=config.language,
+        beam_size=config.beam_size,
+    )
 
 
 def load_language_model(config: LlmConfig, progress: Progress | None = None) -> LanguageModel:

@@ -55,8 +55,11 @@ class WhisperRecognizer:
     name = "whisper"
     sample_rate = SAMPLE_RATE
 
-    def __init__(self, model_dir: Path, threads: int = 2, compute_type: str = "int8", language: str = "en") -> None:
+    def __init__(
+        self, model_dir: Path, threads: int = 2, compute_type: str = "int8", language: str = "en", beam_size: int = 3
+    ) -> None:
         check_whisper_dir(model_dir)
+        self.beam_size = beam_size
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         import ctranslate2
         from faster_whisper import WhisperModel
@@ -82,7 +85,7 @@ class WhisperRecognizer:
         return [previous, *ids[-MAX_HINT_TOKENS:]]
 
     def transcribe(self, audio: np.ndarray, hint_prompt: list[int] | None = None) -> str:
-        """Greedy decode of one utterance (float32, 16 kHz) over a window just long enough for it."""
+        """Beam-search decode of one utterance (float32, 16 kHz) over a window just long enough for it."""
         if audio.size < HOP * 10:
             return ""
         needed = max(MIN_WINDOW_FRAMES, audio.size // HOP + WINDOW_MARGIN_FRAMES)
@@ -100,7 +103,7 @@ class WhisperRecognizer:
         result: Any = self._model.model.generate(
             encoded,
             [prompt],
-            beam_size=1,
+            beam_size=self.beam_size,
             max_length=len(prompt) + min(224, max_tokens),  # CTranslate2 counts the prompt too
             suppress_blank=True,
         )
