@@ -191,6 +191,7 @@ def _up(args: argparse.Namespace, config: BridgeConfig) -> int:
         ari_user=config.ari.username,
         ari_password=password,
         ari_app=config.ari.app,
+        ari_apps=config.ari.offered_apps,
         ami_user=config.ami.username,
         ami_password=config.ami.resolved_password() or os.urandom(12).hex(),
         trunk_host=args.trunk,
@@ -218,6 +219,14 @@ def _up(args: argparse.Namespace, config: BridgeConfig) -> int:
         f"[from-trunk]), ARI {settings.ari_url}, WSS {settings.wss_url}, log {instance.output_log}",
         file=sys.stderr,
     )
+    others = [app for app in config.ari.offered_apps if app != config.ari.app]
+    if others:
+        print(
+            f"Dialplan offers calls to ARI apps {', '.join(config.ari.offered_apps)} in turn; this bridge is "
+            f"{config.ari.app!r}: start one more for each of {', '.join(others)} (bridge run, ari.app = that "
+            f"name, ari.url = {settings.ari_url})",
+            file=sys.stderr,
+        )
     webphone = config.webphone.model_copy(update={"wss_port": args.https_port})
     if config.api.enabled and webphone.enabled:
         scheme = "https" if config.api.tls_cert_file else "http"

@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from bridge.agent_config import (
     DEFAULT_PERSONAS,
@@ -23,6 +23,7 @@ from bridge.agent_config import (
     TtsConfig,
     VadConfig,
 )
+from bridge.dialplan import APP_NAME, APP_NAME_PATTERN, APP_NAME_RULE, APPS_GLOBAL
 from bridge.media.codecs import WIDEBAND_CALLER_CODECS, Codec, codec_for
 from bridge.ops_config import ApiConfig, StorageConfig, WebphoneConfig
 from bridge.routing_config import AmiConfig, OutboundConfig, RoutingConfig, WebhookConfig
@@ -41,8 +42,45 @@ class AriConfig(_Section):
     username: str = "ai-bridge"
     password: str | None = None
     password_env: str = "BRIDGE_ARI_PASSWORD"
-    app: str = Field(default="ai-bridge", pattern=r"^[A-Za-z0-9_.-]+$")
+    app: str = Field(default="ai-bridge", pattern=APP_NAME_PATTERN)
+    # Every bridge's app on this Asterisk, for the dialplan that `bridge up` renders (the global
+    # BRIDGE_APPS): [ai-agent] offers each call to them in turn. Empty: this bridge's app alone.
+    dialplan_apps: tuple[str, ...] = ()
     reconnect_max_seconds: float = Field(default=30.0, gt=0)
+
+    @field_validator("dialplan_apps", mode="before")
+    @classmethod
+    def _apps_as_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            names = ", ".join(f'"{name.strip()}"' for name in value.split(",") if name.strip())
+            raise ValueError(f"write the apps as a TOML list: dialplan_apps = [{names}]")
+        return value
+
+    @field_validator("dialplan_apps")
+    @classmethod
+    def _apps_listable(cls, apps: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        """Names the dialplan can split and use; this bridge's own among them (else no call comes)."""
+        for name in apps:
+            if not APP_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not an ARI app name: {APP_NAME_RULE} (one name per list item)")
+        doubled = sorted({name for name in apps if apps.count(name) > 1})
+        if doubled:
+            raise ValueError(
+                f"{', '.join(doubled)} listed twice: each bridge needs its own app name "
+                "(a second connection with the same name takes the app over)"
+            )
+        own = info.data.get("app")
+        if apps and own is not None and own not in apps:
+            raise ValueError(
+                f"does not list ari.app {own!r}: {APPS_GLOBAL} would never offer a call to this bridge; "
+                f"add {own!r} to the list"
+            )
+        return apps
+
+    @property
+    def offered_apps(self) -> tuple[str, ...]:
+        """The apps the dialplan offers calls to: dialplan_apps, or this bridge's app alone."""
+        return self.dialplan_apps or (self.app,)
 
     def resolved_password(self) -> str:
         value = self.password if self.password is not None else os.environ.get(self.password_env)
@@ -140,7 +178,8 @@ class LimitsConfig(_Section):
     """How much the bridge takes on, and how it lets go."""
 
     # Calls in progress at once; a call over the limit goes straight back to the dialplan
-    # (BRIDGE_RESULT=failed: the fallback queue) before any model work. 0: sized from the CPU.
+    # (BRIDGE_RESULT=declined: the next bridge, else the fallback queue) before any model work.
+    # 0: sized from the CPU.
     max_calls: int = Field(default=0, ge=0, le=10_000)
     # On SIGTERM: calls in progress may finish for this long, then go to the dialplan.
     shutdown_grace_seconds: float = Field(default=30.0, ge=0, le=3600)

@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 
 from bridge.ari.client import AriClient, AriError, AriUnreachable
 from bridge.config import BridgeConfig, ConfigError
+from bridge.dialplan import APPS_GLOBAL, DialplanApps, listed_apps
 from bridge.logs import redacted_url
 from bridge.models.errors import ModelFileError
 from bridge.routing.queues import QueueMonitor
@@ -57,6 +58,25 @@ async def check_ari(config: BridgeConfig) -> list[Finding]:
             return [Finding("ari", False, f"{ari.url} answered {error.status} {error.message}; {hint}")]
         version = info.get("system", {}).get("version", "?")
         return [Finding("ari", True, f"{ari.url} as {ari.username!r}, Asterisk {version}")]
+
+
+async def check_dialplan(config: BridgeConfig) -> list[Finding]:
+    """The dialplan's BRIDGE_APPS offers calls to this bridge's app (several bridges: bridge.dialplan)."""
+    try:
+        password = config.ari.resolved_password()
+    except ConfigError:
+        return []  # check_ari reports it
+    async with AriClient(config.ari.url, config.ari.username, password, config.ari.app) as client:
+        try:
+            value = await client.global_variable(APPS_GLOBAL)
+        except AriError:
+            return []  # check_ari reports it
+    apps = DialplanApps(config.ari.app, listed_apps(value))
+    problem = apps.problem()
+    if problem is not None:
+        # A dialplan from before BRIDGE_APPS still serves one bridge: only a list without us fails.
+        return [Finding("dialplan", not apps.listed, problem)]
+    return [Finding("dialplan", True, f"{APPS_GLOBAL} = {value} (this bridge: {config.ari.app})")]
 
 
 async def check_model_server(config: BridgeConfig) -> list[Finding]:
@@ -286,6 +306,7 @@ async def diagnose(config: BridgeConfig, rehash: bool = False) -> list[Finding]:
     findings: list[Finding] = []
     for check in (
         check_ari,
+        check_dialplan,
         check_ami_and_targets,
         check_storage,
         check_ports,

@@ -46,7 +46,7 @@ def outcome(record: dict[str, Any]) -> Outcome:
     transfer = record.get("transfer") or {}
     if end.startswith("declined:"):
         reason = _DECLINED.get(end.removeprefix("declined:"), end.removeprefix("declined:"))
-        return Outcome("declined", f"handed to the fallback queue: {reason}")
+        return Outcome("declined", f"declined, to the next bridge or the fallback queue: {reason}")
     if transfer.get("target"):
         return _transferred(transfer, record.get("handover_events") or [])
     if ended_by == "message_taken" or conversation.get("message"):

@@ -28,6 +28,7 @@ from bridge.ari.client import AriClient, AriError
 from bridge.ari.events import AriEventStream
 from bridge.config import BridgeConfig, ConfigError
 from bridge.conversation.agent import Agent
+from bridge.dialplan import APPS_GLOBAL
 from bridge.logs import redacted_url
 from bridge.media.clock import MediaClock
 from bridge.pipelines.base import MediaPipeline
@@ -44,6 +45,8 @@ from bridge.storage.writer import RecordWriter
 log = structlog.get_logger(__name__)
 
 COUNTED_MEMORY = 10_000
+# Reading the dialplan's BRIDGE_APPS delays the first events after a connect by this much at most.
+DIALPLAN_READ_SECONDS = 3.0
 # How often the model threads are checked (dead or stalled ones are restarted).
 SUPERVISE_SECONDS = 5.0
 
@@ -134,10 +137,34 @@ class BridgeService:
             format=self.config.media.format,
         )
         try:
-            await self.events.run(self.app.handle_event, on_connect=self.app.reconcile)
+            await self.events.run(self.app.handle_event, on_connect=self._connected)
         finally:
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._shutdown())
+
+    async def _connected(self) -> None:
+        """Each (re)connection: learn what the dialplan does with a declined call, then reconcile."""
+        await self._read_dialplan_apps()
+        await self.app.reconcile()
+
+    async def _read_dialplan_apps(self) -> None:
+        """BRIDGE_APPS decides `declined` vs `failed` for calls we turn away (bridge.dialplan).
+
+        Read on every connect: a reconnect often follows Asterisk's restart with a new dialplan.
+        If Asterisk does not answer, the last answer stands.
+        """
+        try:
+            async with asyncio.timeout(DIALPLAN_READ_SECONDS):
+                value = await self.client.global_variable(APPS_GLOBAL)
+        except (AriError, TimeoutError) as error:
+            log.warning("dialplan.apps_unread", error=str(error) or type(error).__name__)
+            return
+        apps = self.app.follow_dialplan(value)
+        problem = apps.problem()
+        if problem is not None:
+            log.warning("dialplan.apps_mismatch", problem=problem, decline_result=apps.decline_result)
+        else:
+            log.info("dialplan.apps", apps=list(apps.listed), decline_result=apps.decline_result)
 
     async def _start(self) -> None:
         """Everything that must work before the first call; a failure here ends start-up cleanly."""

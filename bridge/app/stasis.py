@@ -20,6 +20,7 @@ import structlog
 from bridge.app.call import CallRecord, CallSession, bridge_name
 from bridge.ari.client import AriClient, AriError
 from bridge.config import MediaConfig
+from bridge.dialplan import FAILED, DeclineResult, DialplanApps, listed_apps
 from bridge.media.clock import MediaClock
 from bridge.pipelines.factory import PipelineFactory
 from bridge.routing.queues import QueueMonitor
@@ -68,6 +69,9 @@ class StasisApplication:
         self.max_calls = max_calls
         self.accepting = True
         self.declined: dict[str, int] = {"at_capacity": 0, "shutting_down": 0}
+        # What a declined caller takes back to the dialplan: `declined` (the next bridge) once the
+        # dialplan is known to list several (bridge.dialplan); `failed` (the fallback queue) before.
+        self.decline_result: DeclineResult = FAILED
         self._dialling: dict[str, PendingDial] = {}
         self.record_listeners: list[Callable[[CallRecord], None]] = []
         self._barriers: dict[str, asyncio.Future[None]] = {}
@@ -84,6 +88,14 @@ class StasisApplication:
         if kind == "ChannelUserevent" and (barrier := self._barriers.pop(str(event.get("eventname")), None)):
             if not barrier.done():
                 barrier.set_result(None)
+            return
+        if kind == "ApplicationReplaced":
+            log.error(
+                "ari.app_taken_over",
+                app=self.ari.app,
+                hint="another connection subscribed with the same ari.app and now gets its calls; "
+                "give each bridge its own ari.app and list them all in the dialplan's BRIDGE_APPS",
+            )
             return
         channel = event.get("channel") or {}
         channel_id = channel.get("id")
@@ -132,6 +144,13 @@ class StasisApplication:
         """A further channel of a call (a transfer leg): its events go to that call."""
         self._by_channel[channel_id] = call
 
+    def follow_dialplan(self, apps_global: str) -> DialplanApps:
+        """Asterisk's BRIDGE_APPS, read on connect, decides how declined callers leave: to the next
+        bridge (`declined`) in a dialplan that lists them, else to the fallback queue (`failed`)."""
+        apps = DialplanApps(self.ari.app, listed_apps(apps_global))
+        self.decline_result = apps.decline_result
+        return apps
+
     def _refusal(self) -> str | None:
         """Why a new inbound call cannot be taken now, or None when it can."""
         if not self.accepting:
@@ -141,10 +160,11 @@ class StasisApplication:
         return None
 
     async def _decline(self, channel: dict[str, Any], args: list[str], reason: str) -> None:
-        """Straight back to the dialplan (its fallback queue) before any media or model work.
+        """Straight back to the dialplan before any media or model work: it offers the call to the
+        next bridge (BRIDGE_RESULT=declined), and after the last to its fallback queue.
 
-        The caller waits for a person instead of hearing an agent that cannot keep up; the call
-        still gets a record, so refusals show in the history and the metrics.
+        The caller reaches an agent with room, or a person, instead of one that cannot keep up;
+        the call still gets a record, so refusals show in the history and the metrics.
         """
         self.declined[reason] += 1
         caller = channel.get("caller") or {}
@@ -153,7 +173,7 @@ class StasisApplication:
         record.end_reason = f"declined:{reason}"
         log.warning("call.declined", call=record.channel_id, reason=reason, calls=len(self.calls), limit=self.max_calls)
         try:
-            await self.ari.set_variable(record.channel_id, "BRIDGE_RESULT", "failed")
+            await self.ari.set_variable(record.channel_id, "BRIDGE_RESULT", self.decline_result)
             await self.ari.continue_in_dialplan(record.channel_id)
         except AriError as error:
             record.error = str(error)
@@ -260,6 +280,9 @@ class StasisApplication:
         are ended. Channels in our Stasis app that no call owns were left by a bridge process
         that died: callers go back to the dialplan (BRIDGE_RESULT=failed, so the human queue),
         stray media channels are hung up, and our old bridges are destroyed.
+
+        Only our own app's channels and bridges named with our app's prefix are touched: other
+        bridges on the same Asterisk (another ari.app) keep their calls.
         """
         try:
             present = {channel["id"] for channel in await self.ari.list_channels()}
@@ -282,6 +305,7 @@ class StasisApplication:
             await self._quietly(self.ari.destroy_bridge(bridge_id))
         if orphans or stale:
             log.warning("stasis.orphans_recovered", channels=len(orphans), bridges=len(stale))
+        log.info("stasis.reconciled", app=self.ari.app, calls=len(self.calls), orphans=len(orphans), bridges=len(stale))
 
     async def _hand_back_orphan(self, channel_id: str) -> None:
         if channel_id.startswith("em-"):  # our externalMedia leg: its call is gone

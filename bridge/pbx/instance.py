@@ -18,6 +18,7 @@ from base64 import b64encode
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bridge.dialplan import apps_global
 from bridge.models.paths import cache_root
 from bridge.pbx.certs import CertificatePair, self_signed
 from bridge.pbx.render import render_config_dir
@@ -77,6 +78,8 @@ class AsteriskSettings:
     ari_user: str = "ai-bridge"
     ari_password: str = "change-me"
     ari_app: str = "ai-bridge"
+    # Every bridge's app on this Asterisk (the dialplan's BRIDGE_APPS); empty: ari_app alone.
+    ari_apps: tuple[str, ...] = ()
     ami_user: str = "ai-bridge"
     ami_password: str = "change-me"
     fallback_queue: str = "support"
@@ -110,7 +113,7 @@ class AsteriskSettings:
             "RTP_END": str(self.rtp_end),
             "ARI_USER": self.ari_user,
             "ARI_PASSWORD": self.ari_password,
-            "ARI_APP": self.ari_app,
+            "ARI_APPS": apps_global(self.ari_apps or (self.ari_app,)),
             "ARI_ALLOWED_ORIGINS": f"localhost:{self.http_port}",
             "AMI_USER": self.ami_user,
             "AMI_PASSWORD": self.ami_password,

@@ -7,11 +7,16 @@ that had ended. `{"done": N}` says the database (or the dead-letter file) has ca
 is emptied whenever everything in it is done, and rewritten at start-up with only what is left; a
 line that does not parse there (a write torn by a kill) goes to a quarantine file, never stopping
 the bridge. Records the database refuses for good go to `deadletter-YYYYMMDD.jsonl` with the error.
+
+A journal has one writer: while a bridge runs it holds a lock on the folder (flock, released by
+the kernel even on SIGKILL), so a second bridge on the same machine started with the same
+spool_dir stops at start-up instead of rewriting the first one's journal under it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import time
@@ -28,6 +33,10 @@ log = structlog.get_logger(__name__)
 JOURNAL = "journal.jsonl"
 FILE_MODE = 0o600
 DIR_MODE = 0o700
+
+
+class SpoolInUse(OSError):
+    """Another process (another bridge on this machine) holds the spool folder."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,7 @@ class RecordJournal:
         # (the next start sorts it out), and start the next line on a fresh one.
         self.damaged = False
         self._fd: int | None = None
+        self._lock: int | None = None
         self._next_seq = 1
         self._torn_tail = False
 
@@ -57,6 +67,7 @@ class RecordJournal:
         """
         self.close()
         make_folder(self.folder)
+        self._lock = _lock_folder(self.folder)
         legacy = sorted(self.folder.glob("unsaved-*.jsonl"))
         done: set[int] = set()
         for line in _lines(self.path):
@@ -145,14 +156,16 @@ class RecordJournal:
             os.ftruncate(self._fd, 0)
 
     def close(self) -> None:
-        """Close the journal, and remove it if nothing is left in it."""
-        if self._fd is None:
-            return
-        empty = self.end() == 0 and not self.damaged
-        os.close(self._fd)
-        self._fd = None
-        if empty:
-            self.path.unlink(missing_ok=True)
+        """Close the journal, and remove it if nothing is left in it; then let go of the folder."""
+        if self._fd is not None:
+            empty = self.end() == 0 and not self.damaged
+            os.close(self._fd)
+            self._fd = None
+            if empty:
+                self.path.unlink(missing_ok=True)
+        if self._lock is not None:
+            os.close(self._lock)  # closing the descriptor releases its flock
+            self._lock = None
 
     def _open(self) -> int:
         make_folder(self.folder)
@@ -194,6 +207,17 @@ def remove_files_older_than(folder: Path, cutoff: float) -> int:
                     path.unlink()
                     removed += 1
     return removed
+
+
+def _lock_folder(folder: Path) -> int:
+    """An exclusive lock on the folder itself (no lock file left behind), or SpoolInUse."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise SpoolInUse(f"{folder} is in use by another bridge process") from None
+    return fd
 
 
 def make_folder(folder: Path) -> None:

@@ -33,7 +33,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from bridge.config import ConfigError
 from bridge.storage.calls import CallStore
-from bridge.storage.spool import Entry, RecordJournal, remove_files_older_than, write_dead_letter
+from bridge.storage.spool import Entry, RecordJournal, SpoolInUse, remove_files_older_than, write_dead_letter
 
 log = structlog.get_logger(__name__)
 
@@ -113,6 +113,11 @@ class RecordWriter:
         self._loading = []
         try:
             left = await asyncio.to_thread(self.journal.recover)
+        except SpoolInUse as error:
+            raise ConfigError(
+                f"storage.spool_dir: {error}; each bridge on one machine needs its own storage.spool_dir "
+                "(several bridges on one Asterisk: one spool folder per ari.app)"
+            ) from None
         except OSError as error:
             raise ConfigError(
                 f"storage.spool_dir: cannot keep call records in {self.spool_dir} ({error}); "

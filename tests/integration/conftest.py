@@ -12,6 +12,7 @@ import random
 import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,8 +50,8 @@ def _free_port(kind: int) -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def asterisk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AsteriskInstance]:
+def private_settings(**overrides: Any) -> AsteriskSettings:
+    """Settings for a private test Asterisk: free ports, random passwords, its own RTP range."""
     rtp_start = random.randrange(20000, 30000, 1000)
     settings = AsteriskSettings(
         sip_port=_free_port(socket.SOCK_DGRAM),
@@ -64,6 +65,12 @@ def asterisk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AsteriskInsta
         ami_password=f"test-{random.getrandbits(32):x}",
         ari_app="ai-bridge-test",
     )
+    return dataclasses.replace(settings, **overrides)
+
+
+@pytest.fixture(scope="session")
+def asterisk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AsteriskInstance]:
+    settings = private_settings()
     instance = AsteriskInstance(tmp_path_factory.mktemp("asterisk"), settings)
     instance.etc_dir.mkdir(parents=True, exist_ok=True)
     (instance.etc_dir / "extensions_custom.conf").write_text(TEST_DIALPLAN)

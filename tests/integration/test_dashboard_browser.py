@@ -91,14 +91,16 @@ async def test_an_operator_reads_the_dashboard_of_real_calls(
             outcomes = await page.locator("#history td.outcome").all_inner_texts()
             assert len(outcomes) >= 20
             assert "answered, caller hung up" in outcomes
-            assert "handed to the fallback queue: the bridge was at capacity" in outcomes
+            assert "declined, to the next bridge or the fallback queue: the bridge was at capacity" in outcomes
             await page.screenshot(path=str(workdir / "dashboard.png"), full_page=True)
 
             await page.select_option("select[name=outcome]", "declined")
             await page.click("form.filters button")
             await page.wait_for_load_state("load")
             shown = await page.locator("#history td.outcome").all_inner_texts()
-            assert shown and set(shown) == {"handed to the fallback queue: the bridge was at capacity"}
+            assert shown and set(shown) == {
+                "declined, to the next bridge or the fallback queue: the bridge was at capacity"
+            }
             async with page.expect_download() as download_info:
                 await page.click("text=Export CSV")
             download = await download_info.value

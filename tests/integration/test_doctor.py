@@ -26,7 +26,15 @@ async def test_doctor_finds_nothing_wrong_with_a_working_set_up(asterisk: Asteri
     findings = await diagnose(parse_config(config_with(asterisk)))
     assert [f.line() for f in findings if not f.ok] == []
     checks = {f.check for f in findings}
-    assert {"ari", "ami", "routing", "storage", "model stt", "model llm", "model tts"} <= checks
+    assert {"ari", "dialplan", "ami", "routing", "storage", "model stt", "model llm", "model tts"} <= checks
+
+
+async def test_doctor_names_a_bridge_the_dialplan_never_offers_calls_to(asterisk: AsteriskInstance) -> None:
+    raw = config_with(asterisk, ari={"app": "ai-bridge-2"})
+    failures = {f.check: f.detail for f in await diagnose(parse_config(raw)) if not f.ok}
+    assert list(failures) == ["dialplan"], failures
+    assert "ari.app 'ai-bridge-2' is not in the dialplan's BRIDGE_APPS (ai-bridge-test)" in failures["dialplan"]
+    assert "add it to BRIDGE_APPS in [globals]" in failures["dialplan"]
 
 
 async def test_doctor_names_each_problem_and_its_fix(asterisk: AsteriskInstance) -> None:

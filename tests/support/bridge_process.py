@@ -10,14 +10,18 @@ from pathlib import Path
 from bridge.pbx.instance import AsteriskInstance
 
 
-def echo_config(asterisk: AsteriskInstance, workdir: Path, extra: str = "") -> str:
-    """A TOML config for an echo bridge on the test Asterisk (no models, no AMI, no API)."""
+def echo_config(
+    asterisk: AsteriskInstance, workdir: Path, extra: str = "", app: str | None = None, spool_dir: Path | None = None
+) -> str:
+    """A TOML config for an echo bridge on the test Asterisk (no models, no AMI, no API), as ARI
+    app `app` (default: the instance's own). Several bridges at once need a `spool_dir` each."""
     settings = asterisk.settings
+    spool = f'spool_dir = "{spool_dir}"\n' if spool_dir is not None else ""
     return (
         f'[ari]\nurl = "{settings.ari_url}"\nusername = "{settings.ari_user}"\npassword = "{settings.ari_password}"\n'
-        f'app = "{settings.ari_app}"\n[media]\nrtp_port_min = 0\nrtp_port_max = 0\n[pipeline]\nkind = "echo"\n'
+        f'app = "{app or settings.ari_app}"\n[media]\nrtp_port_min = 0\nrtp_port_max = 0\n[pipeline]\nkind = "echo"\n'
         f'[ami]\nenabled = false\n[api]\nenabled = false\n[storage]\nurl = "sqlite:///{workdir / "calls.db"}"\n'
-        '[log]\nformat = "json"\n' + extra
+        f'{spool}[log]\nformat = "json"\n' + extra
     )
 
 
@@ -45,6 +49,7 @@ class LogTail:
 
     def __init__(self, stream: asyncio.StreamReader) -> None:
         self.lines: list[bytes] = []
+        self.ended = False
         self._new = asyncio.Condition()
         self._task = asyncio.get_running_loop().create_task(self._read(stream))
 
@@ -53,6 +58,9 @@ class LogTail:
             async with self._new:
                 self.lines.append(line)
                 self._new.notify_all()
+        async with self._new:  # the process exited: a waiter learns it now, not at its deadline
+            self.ended = True
+            self._new.notify_all()
 
     def text(self) -> str:
         return b"".join(self.lines).decode(errors="replace")
@@ -64,7 +72,7 @@ class LogTail:
                 for line in self.lines[after:]:
                     if marker in line:
                         return line
-                if self._task.done():
+                if self.ended or self._task.done():
                     raise AssertionError(f"the bridge exited before logging {marker!r}:\n{self.text()[-3000:]}")
                 await self._new.wait()
 

@@ -25,7 +25,11 @@ OUTCOMES = [
         "abandoned",
         "caller hung up before the agent answered",
     ),
-    (record(end_reason="declined:at_capacity"), "declined", "handed to the fallback queue: the bridge was at capacity"),
+    (
+        record(end_reason="declined:at_capacity"),
+        "declined",
+        "declined, to the next bridge or the fallback queue: the bridge was at capacity",
+    ),
     (
         record(
             end_reason="handed_back_to_dialplan:queue",

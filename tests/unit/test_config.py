@@ -23,6 +23,14 @@ def test_defaults_are_valid() -> None:
         ({"media": {"format": "slin16"}}, "not supported yet"),
         ({"ari": {"url": "127.0.0.1:8088"}}, "ari.url"),
         ({"ari": {"pasword": "x"}}, "ari.pasword: unknown key"),
+        ({"ari": {"app": "a:b"}}, "ari.app"),
+        ({"ari": {"dialplan_apps": ["ai-bridge", "b,c"]}}, "ari.dialplan_apps: 'b,c' is not an ARI app name"),
+        ({"ari": {"dialplan_apps": ["ai-bridge", "b", "b"]}}, "ari.dialplan_apps: b listed twice: each bridge"),
+        ({"ari": {"dialplan_apps": ["a", "b"]}}, "ari.dialplan_apps: does not list ari.app 'ai-bridge'.*add"),
+        (
+            {"ari": {"dialplan_apps": "ai-bridge,b"}},
+            'ari.dialplan_apps: write .* dialplan_apps = \\["ai-bridge", "b"\\]',
+        ),
         ({"pipeline": {"kind": "prompt"}}, "needs prompt_wav"),
         ({"pipeline": {"kind": "prompt", "prompt_wav": "/nope.wav"}}, "does not exist"),
         ({"stt": {"backend": "vosk"}}, "stt: .*backend = 'vosk' needs model_path"),
@@ -39,6 +47,12 @@ def test_defaults_are_valid() -> None:
 def test_errors_name_the_key_and_the_fix(raw: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_config(raw)
+
+
+def test_the_dialplan_offers_calls_to_this_bridge_alone_unless_told_of_others() -> None:
+    assert parse_config({}).ari.offered_apps == ("ai-bridge",)
+    several = parse_config({"ari": {"app": "bridge-b", "dialplan_apps": ["bridge-a", "bridge-b"]}})
+    assert several.ari.offered_apps == ("bridge-a", "bridge-b")
 
 
 def test_password_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from bridge.pbx.instance import AsteriskInstall, AsteriskSettings
-from bridge.pbx.render import PLACEHOLDER, RenderError, render_config_dir, render_text
+from bridge.pbx.render import CONFIG_SOURCE, PLACEHOLDER, RenderError, render_config_dir, render_text
 
 
 def test_missing_value_is_an_error() -> None:
@@ -26,7 +26,28 @@ def test_every_shipped_config_renders_completely(tmp_path: Path) -> None:
     for path in written:
         assert not PLACEHOLDER.search(path.read_text()), path
     assert "bind = 127.0.0.1:5099" in (tmp_path / "pjsip.conf").read_text()
-    assert "BRIDGE_APP = my-app" in (tmp_path / "extensions.conf").read_text()
+    assert "BRIDGE_APPS = my-app\n" in (tmp_path / "extensions.conf").read_text()  # one bridge: as before
+
+
+def test_several_bridges_are_listed_for_the_dialplan_to_offer_calls_to_in_turn(tmp_path: Path) -> None:
+    install = AsteriskInstall(Path("/usr/sbin/asterisk"), Path("/mods"), Path("/data"))
+    settings = AsteriskSettings(ari_app="bridge-a", ari_apps=("bridge-a", "bridge-b"))
+    render_config_dir(tmp_path, settings.values(tmp_path, tmp_path / "var", install))
+    dialplan = (tmp_path / "extensions.conf").read_text()
+    assert "BRIDGE_APPS = bridge-a,bridge-b\n" in dialplan
+    # [ai-agent] picks names with CUT(): its module must be loaded (autoload = no).
+    assert "${CUT(BRIDGE_APPS," in dialplan and "load = func_cut.so" in (tmp_path / "modules.conf").read_text()
+    with pytest.raises(ValueError, match="'b,c' is not an ARI app name"):
+        AsteriskSettings(ari_apps=("a", "b,c")).values(tmp_path, tmp_path / "var", install)
+
+
+def test_caller_chosen_text_reaches_stasis_only_filtered() -> None:
+    """The dialled number and the web phone's session id come from the caller: a comma in them
+    would add a Stasis() argument of their choosing."""
+    ai_agent = (CONFIG_SOURCE / "extensions.conf").read_text().split("\n[ai-agent]\n")[1]
+    (stasis,) = [line for line in ai_agent.splitlines() if ",Stasis(" in line and not line.startswith(";")]
+    assert "${ARG2}" not in stasis and "${ARG3}" not in stasis
+    assert "Set(LOCAL(number)=${FILTER(" in ai_agent and "Set(LOCAL(session)=${FILTER(A-Za-z0-9-," in ai_agent
 
 
 def test_rendered_configs_holding_passwords_are_owner_only(tmp_path: Path) -> None:

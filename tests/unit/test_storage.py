@@ -157,6 +157,26 @@ async def test_a_spool_folder_the_bridge_cannot_write_stops_start_up_with_the_ke
         await writer.start()
 
 
+async def test_a_second_bridge_on_the_same_spool_folder_stops_at_start_up_not_the_first(tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    first = RecordWriter(FlakyStore(failures=10**6), spool)  # type: ignore[arg-type]
+    await first.start()
+    first.submit(record("a", "hello"))
+    second = RecordWriter(FlakyStore(failures=0), spool)  # type: ignore[arg-type]
+    with pytest.raises(
+        ConfigError, match=r"storage\.spool_dir: .* in use by another bridge.*its own storage\.spool_dir"
+    ):
+        await second.start()
+    assert first.journal.path.exists()  # the first one's journal was not rewritten under it
+    await first.close(seconds=0)
+    up = FlakyStore(failures=0)
+    after = RecordWriter(up, spool)  # type: ignore[arg-type]
+    await after.start()  # the folder is free once the first bridge stops
+    assert await after.drain(5)
+    await after.close()
+    assert up.saved == ["a"] and list(spool.iterdir()) == []  # no lock file left behind
+
+
 class RefusingStore:
     """A database that refuses one row for good, as PostgreSQL refuses a caller name that is too long."""
 
