@@ -159,7 +159,10 @@ class GroundedAnswer:
         for clause in clauses:
             if self.fell_back:
                 break
-            problems = self._grounding.unsupported(clause, self._caller, self._caller_name)
+            # Checked with what was said before it: the first piece is cut after a few words for
+            # speed, so "The Fibre 2000" | "plan costs 70 dollars" only shows the pinned price whole.
+            said = f"{self.text} {clause}".strip()
+            problems = self._grounding.unsupported(said, self._caller, self._caller_name)
             if problems:
                 self.rejected += problems
                 self.fell_back = True

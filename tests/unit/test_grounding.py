@@ -56,3 +56,14 @@ def test_an_ungrounded_clause_is_replaced_and_ends_the_answer() -> None:
 def test_an_empty_answer_is_the_fallback() -> None:
     answer = GroundedAnswer(Grounding(KNOWLEDGE), FALLBACK, "hello")
     assert answer.flush() == [FALLBACK] and answer.fell_back
+
+
+def test_a_price_pinned_on_a_callers_plan_across_clause_pieces_is_caught() -> None:
+    """The splitter cuts the first piece after three words ("The Fibre 2000"): the check sees the
+    sentence so far, so the price in the next piece is still caught as pinned on the caller's plan."""
+    answer = GroundedAnswer(Grounding(KNOWLEDGE), FALLBACK, "How much is the Fibre 2000 plan?")
+    spoken: list[str] = []
+    for word in " The Fibre 2000 plan costs 70 dollars a month.".split(" ")[1:]:
+        spoken += answer.feed(f" {word}")
+    spoken += [] if answer.done else answer.flush()
+    assert spoken[-1] == FALLBACK and answer.rejected == ["70 about 2000"]
