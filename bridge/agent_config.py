@@ -94,6 +94,32 @@ class VadConfig(_Section):
     min_level_dbfs: float = Field(default=-45.0, le=0)
 
 
+class TurnConfig(_Section):
+    """How the end of a caller's turn is decided (README "Turn-taking").
+
+    `silence`: the turn ends after conversation.end_ms of silence. `smart_turn`: when a pause
+    reaches check_ms, Smart Turn v3.2 judges the audio so far: above complete_above the turn ends
+    at once, below incomplete_below it waits up to hold_ms for more, in between (and without a
+    verdict) end_ms still applies.
+    """
+
+    detector: Literal["silence", "smart_turn"] = "silence"
+    model_path: Path | None = None  # default: the packaged file `bridge models` fetched
+    check_ms: int = Field(default=120, ge=20, le=2000)
+    hold_ms: int = Field(default=800, ge=100, le=5000)
+    complete_above: float = Field(default=0.5, gt=0, lt=1)
+    incomplete_below: float = Field(default=0.5, gt=0, lt=1)
+    threads: int = Field(default=1, ge=1, le=16)
+
+    @model_validator(mode="after")
+    def _thresholds_in_order(self) -> TurnConfig:
+        if self.incomplete_below > self.complete_above:
+            raise ValueError(
+                f"incomplete_below ({self.incomplete_below}) must not be above complete_above ({self.complete_above})"
+            )
+        return self
+
+
 class ConversationConfig(_Section):
     default_persona: str = "receptionist"
     personas_by_number: dict[str, str] = Field(default_factory=dict)

@@ -21,6 +21,7 @@ from bridge.agent_config import (
     PersonaConfig,
     SttConfig,
     TtsConfig,
+    TurnConfig,
     VadConfig,
 )
 from bridge.dialplan import APP_NAME, APP_NAME_PATTERN, APP_NAME_RULE, APPS_GLOBAL
@@ -206,6 +207,7 @@ class BridgeConfig(_Section):
     llm: LlmConfig = LlmConfig()
     tts: TtsConfig = TtsConfig()
     vad: VadConfig = VadConfig()
+    turn: TurnConfig = TurnConfig()
     conversation: ConversationConfig = ConversationConfig()
     personas: dict[str, PersonaConfig] = Field(default_factory=lambda: dict(DEFAULT_PERSONAS))
     routing: RoutingConfig = RoutingConfig()

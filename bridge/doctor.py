@@ -191,7 +191,7 @@ async def check_models(config: BridgeConfig, rehash: bool = False) -> list[Findi
     from bridge.models.inventory import prepare_models
 
     try:
-        files = await asyncio.to_thread(prepare_models, config.stt, config.llm, config.tts, rehash)
+        files = await asyncio.to_thread(prepare_models, config.stt, config.llm, config.tts, config.turn, rehash)
     except ModelFileError as error:
         return [Finding("models", False, str(error))]
     return [Finding(f"model {model.role}", True, f"{model.backend}: {model.path}") for model in files]

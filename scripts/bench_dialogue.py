@@ -141,21 +141,26 @@ def caller_audio(case: Case) -> bytes:
     """The utterance as the bridge would get it: synthetic voice, maybe noise, through the wire codec
     (u-law at 8 kHz, or G.722 at 16 kHz)."""
     engine, voice = case.voice
-    wire = "" if WIRE.name == "ulaw" else f"|{WIRE.name}"
-    key = hashlib.sha256(f"{engine}|{voice}|{case.noisy}|{case.text}{wire}".encode()).hexdigest()[:20]
+    return spoken_on_the_wire(case.text, engine, voice, noise_seed=case.index if case.noisy else None)
+
+
+def spoken_on_the_wire(text: str, engine: str, voice: str, noise_seed: int | None = None) -> bytes:
+    """`text` said by flite or espeak-ng, maybe with noise, encoded and decoded by the wire codec
+    (cached: the bench re-runs on the same audio)."""
+    key = hashlib.sha256(f"{engine}|{voice}|{noise_seed}|{text}|{WIRE.name}".encode()).hexdigest()[:20]
     cached = cache_root() / "dialogue-audio" / f"{key}.pcm"
     if cached.is_file():
         return cached.read_bytes()
     if shutil.which(engine) is None:
         raise SystemExit(f"{engine} not found: install Debian's flite and espeak-ng (scripts/test does this)")
     if engine == "flite":
-        command = ["flite", "-voice", voice, "-t", case.text, "-o", "/dev/stdout"]
+        command = ["flite", "-voice", voice, "-t", text, "-o", "/dev/stdout"]
     else:
-        command = ["espeak-ng", "-v", voice, "-s", "160", "--stdout", "--", case.text]
+        command = ["espeak-ng", "-v", voice, "-s", "160", "--stdout", "--", text]
     wav = subprocess.run(command, capture_output=True, check=True).stdout
     pcm = resample_pcm16(wav_samples(wav), wav_rate(wav), WIRE.sample_rate)
-    if case.noisy:
-        pcm = _with_noise(pcm, seed=case.index)
+    if noise_seed is not None:
+        pcm = _with_noise(pcm, seed=noise_seed)
     frame = WIRE.pcm_frame_bytes
     pcm += bytes(-len(pcm) % frame)
     encode, decode = WIRE.encoder(), WIRE.decoder()

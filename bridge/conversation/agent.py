@@ -13,9 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
 import structlog
 
-from bridge.agent_config import ConversationConfig, PersonaConfig
+from bridge.agent_config import ConversationConfig, PersonaConfig, TurnConfig
 from bridge.conversation.grounding import GroundedAnswer, Grounding
 from bridge.conversation.prompt import DEMONSTRATION_QUESTIONS, TurnPrompt, build_prompt, hearing_hints
 from bridge.routing.desk import fixed_phrases
@@ -32,6 +33,12 @@ class VoiceDetector(Protocol):
     def is_speech(self, frame: bytes) -> bool: ...
 
 
+class TurnModel(Protocol):
+    """Whether the caller's words so far sound finished (speech/turn_model.py)."""
+
+    def complete_probability(self, audio: np.ndarray) -> float: ...
+
+
 @dataclass
 class Agent:
     recognizer: SpeechRecognizer
@@ -44,6 +51,11 @@ class Agent:
     routing: RoutingServices | None = None
     _phrases: dict[tuple[str, int], bytes] = field(default_factory=dict)
     bias_stt: bool = True
+    # Semantic end of turn (turn.detector = "smart_turn"): the model and its own thread, so a
+    # verdict never waits behind speech recognition.
+    turn_model: TurnModel | None = None
+    turn_worker: ModelWorker | None = None
+    turn_settings: TurnConfig | None = None
     _prompts: dict[str, TurnPrompt] = field(default_factory=dict, init=False)  # rebuilt on reload
     # The model's answers to the demonstration questions, by the prompt they were asked with:
     # shared by the copies a reload makes, so an unchanged persona does not ask again.
@@ -131,7 +143,8 @@ class Agent:
 
     def workers(self) -> list[Supervised]:
         """Every model thread the calls depend on, for the service's supervision."""
-        return [self.stt_worker, self.speaker.worker, *self.llm.workers()]
+        turn = [self.turn_worker] if self.turn_worker is not None else []
+        return [self.stt_worker, self.speaker.worker, *self.llm.workers(), *turn]
 
     def cached_phrase(self, text: str, rate: int) -> bytes | None:
         """Audio for `text` if it was rendered before (fixed phrases), else None: stream it instead."""

@@ -25,6 +25,7 @@ from bridge.conversation.echo_guard import EchoGuard
 from bridge.conversation.endpointing import FRAME_MS, Endpointer, EndpointSettings, Signal
 from bridge.conversation.prompt import agent_turn
 from bridge.conversation.reply import Reply
+from bridge.conversation.turn_judge import TurnJudge
 from bridge.conversation.turns import Turn
 from bridge.conversation.understanding import Decided, Understanding
 from bridge.media.codecs import Codec, rms
@@ -51,12 +52,20 @@ class Conversation:
         self.persona_name, self.persona = agent.persona(persona)
         settings = agent.settings
         self.settings = settings
+        turn = agent.turn_settings
+        self._judge = (
+            TurnJudge(agent.turn_model, agent.turn_worker, turn)
+            if agent.turn_model is not None and agent.turn_worker is not None and turn is not None
+            else None
+        )
         self._endpointer = Endpointer(
             EndpointSettings(
                 pause_ms=settings.pause_ms,
                 end_ms=settings.end_ms,
                 preroll_ms=settings.preroll_ms,
                 max_utterance_ms=int(settings.max_utterance_seconds * 1000),
+                check_ms=turn.check_ms if self._judge is not None and turn is not None else 0,
+                hold_ms=turn.hold_ms if turn is not None else 0,
             )
         )
         self._barge_in_rms = int(32768 * 10 ** (settings.barge_in_min_level_dbfs / 20))
@@ -167,6 +176,8 @@ class Conversation:
             self._prepare_reply()
         elif signal is Signal.RESUME:
             self._discard_prepared_reply()
+        elif signal is Signal.CHECK:
+            self._spawn(self._judge_turn(self._endpointer.pause_number))
         else:
             self._caller_finished(now, too_long=signal is Signal.TOO_LONG)
 
@@ -187,6 +198,17 @@ class Conversation:
         reply = self._new_reply(self._turn)
         self._desk_before = self._desk.snapshot() if self._desk is not None else None
         self._set_reply(reply, self._respond(self._turn, self._transcriber, reply))
+
+    async def _judge_turn(self, pause: int) -> None:
+        """Ask the turn model about this pause; its verdict ends the turn now or holds it open."""
+        assert self._judge is not None
+        turn = self._turn
+        verdict = await self._judge.complete(list(self._endpointer.utterance), self._rate)
+        if verdict is None or turn is not self._turn or turn is None:
+            return
+        complete, probability = verdict
+        turn.end_of_turn.append(round(probability, 3))
+        self._endpointer.settle(pause, complete)
 
     def _discard_prepared_reply(self) -> None:
         """The caller went on: forget the speculative answer and what deciding it changed."""

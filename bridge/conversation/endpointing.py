@@ -1,10 +1,12 @@
 """Turn-taking from voiced/unvoiced frames: when the caller starts, pauses, resumes and is done.
 
 Two silence thresholds: a short `pause` after which the answer is prepared speculatively, and
-the longer `end` that commits the turn. Work started at the pause is thrown away if the caller
-goes on, so a fast answer does not cost cutting people off. A pre-roll of audio from before the
-onset is handed over with it so the first syllable, which the VAD needs a few frames to believe,
-is not clipped.
+the longer `end` that commits the turn. With a turn model (`check_ms` set), a pause that reaches
+`check_ms` also asks it whether the words so far sound finished (Signal.CHECK); its verdict,
+handed back with `settle()`, ends that pause's turn at once or holds it open up to `hold_ms`.
+Work started at the pause is thrown away if the caller goes on, so a fast answer does not cost
+cutting people off. A pre-roll of audio from before the onset is handed over with it so the
+first syllable, which the VAD needs a few frames to believe, is not clipped.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ class Signal(Enum):
     ONSET = "onset"
     PAUSE = "pause"
     RESUME = "resume"
+    CHECK = "check"  # ask the turn model about this pause (settle() with its verdict)
     END = "end"
     TOO_LONG = "too_long"
 
@@ -32,6 +35,8 @@ class EndpointSettings:
     end_ms: int = 400
     preroll_ms: int = 300
     max_utterance_ms: int = 20000
+    check_ms: int = 0  # 0: silence alone decides
+    hold_ms: int = 1200
 
 
 class Endpointer:
@@ -47,6 +52,8 @@ class Endpointer:
         self._utterance_ms = 0
         self.utterance: list[bytes] = []
         self.voiced_ms = 0
+        self.pause_number = 0  # which pause a CHECK (and its settle()) belongs to
+        self._end_ms = settings.end_ms
 
     def feed(self, frame: bytes, voiced: bool) -> list[Signal]:
         if not self.in_speech:
@@ -60,6 +67,15 @@ class Endpointer:
         self.utterance = []
         self._recent.clear()
         self._silent_ms = self._utterance_ms = self.voiced_ms = 0
+        self._end_ms = self.settings.end_ms
+
+    def settle(self, pause: int, complete: bool | None) -> None:
+        """The turn model's verdict on pause `pause`: complete ends the turn on the next frame,
+        incomplete waits up to hold_ms, unsure (None) leaves end_ms. Ignored when the caller has
+        gone on since."""
+        if pause != self.pause_number or not self.paused or not self.in_speech or complete is None:
+            return
+        self._end_ms = self._silent_ms if complete else max(self.settings.end_ms, self.settings.hold_ms)
 
     def trailing_silence_ms(self) -> int:
         return self._silent_ms
@@ -87,13 +103,17 @@ class Endpointer:
             self._silent_ms = 0
             if self.paused:
                 self.paused = False
+                self._end_ms = self.settings.end_ms
                 signals.append(Signal.RESUME)
         else:
             self._silent_ms += FRAME_MS
             if not self.paused and self._silent_ms >= self.settings.pause_ms:
                 self.paused = True
+                self.pause_number += 1
                 signals.append(Signal.PAUSE)
-            if self._silent_ms >= self.settings.end_ms:
+            if self.settings.check_ms and self._silent_ms == self.settings.check_ms // FRAME_MS * FRAME_MS:
+                signals.append(Signal.CHECK)
+            if self._silent_ms >= self._end_ms:
                 signals.append(Signal.END)
         if Signal.END not in signals and self._utterance_ms >= self.settings.max_utterance_ms:
             signals.append(Signal.TOO_LONG)

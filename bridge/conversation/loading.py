@@ -12,9 +12,9 @@ from pathlib import Path
 
 import structlog
 
-from bridge.agent_config import LlmConfig, SttConfig, TtsConfig, VadConfig
+from bridge.agent_config import LlmConfig, SttConfig, TtsConfig, TurnConfig, VadConfig
 from bridge.config import BridgeConfig
-from bridge.conversation.agent import Agent, VoiceDetector
+from bridge.conversation.agent import Agent, TurnModel, VoiceDetector
 from bridge.models.assembly import PACKAGED_LLMS, Progress, assemble
 from bridge.models.paths import models_dir
 from bridge.routing.services import RoutingServices
@@ -30,6 +30,7 @@ def load_agent(config: BridgeConfig, progress: Progress | None = None) -> Agent:
     recognizer = load_recognizer(config.stt)
     llm = load_language_model(config.llm, progress)
     synthesizer = load_synthesizer(config.tts)
+    turn_model = load_turn_model(config.turn)
     return Agent(
         recognizer=recognizer,
         stt_worker=ModelWorker("stt"),
@@ -39,7 +40,21 @@ def load_agent(config: BridgeConfig, progress: Progress | None = None) -> Agent:
         personas=dict(config.personas),
         settings=config.conversation,
         routing=RoutingServices.from_config(config.routing),
+        turn_model=turn_model,
+        turn_worker=ModelWorker("turn") if turn_model is not None else None,
+        turn_settings=config.turn,
     )
+
+
+def load_turn_model(config: TurnConfig) -> TurnModel | None:
+    """Smart Turn when turn.detector asks for it (None: silence alone ends turns)."""
+    if config.detector == "silence":
+        return None
+    from bridge.speech.turn_model import SmartTurnModel, packaged_smart_turn
+
+    path = config.model_path or packaged_smart_turn()
+    log.info("models.turn", detector=config.detector, path=str(path))
+    return SmartTurnModel(path, threads=config.threads)
 
 
 def load_recognizer(config: SttConfig) -> SpeechRecognizer:

@@ -24,6 +24,8 @@ class Turn:
     interrupted: bool = False
     outcome: str = "pending"
     decided: dict[str, Any] = field(default_factory=dict)
+    # The turn model's "complete" probability at each pause it judged (turn.detector = smart_turn).
+    end_of_turn: list[float] = field(default_factory=list)
     marks: dict[str, float] = field(default_factory=dict)
 
     def mark(self, stage: str, at: float | None = None) -> None:
@@ -41,6 +43,7 @@ class Turn:
             "interrupted": self.interrupted,
             "outcome": self.outcome,
             **({"decided": self.decided} if self.decided else {}),
+            **({"end_of_turn": self.end_of_turn} if self.end_of_turn else {}),
             "utterance_ms": round((self.speech_end - self.speech_start) * 1000),
             "voiced_ms": self.voiced_ms,
             "latency_ms": self.latency_ms(),

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 from tqdm import tqdm
 
-from bridge.agent_config import LlmConfig, SttConfig, TtsConfig
+from bridge.agent_config import LlmConfig, SttConfig, TtsConfig, TurnConfig
 from bridge.models.assembly import PACKAGED_LLMS, Progress, forget_verification
+from bridge.models.errors import ModelFileError
 from bridge.models.paths import models_dir
 
 
@@ -41,7 +42,9 @@ def progress_bar(label: str) -> Iterator[Progress]:
             bar.close()
 
 
-def prepare_models(stt: SttConfig, llm: LlmConfig, tts: TtsConfig, rehash: bool = False) -> list[ModelFile]:
+def prepare_models(
+    stt: SttConfig, llm: LlmConfig, tts: TtsConfig, turn: TurnConfig | None = None, rehash: bool = False
+) -> list[ModelFile]:
     """Check (and for the packaged GGUF, assemble) every model file; raises ModelFileError."""
     from bridge.conversation.loading import default_llm_model
 
@@ -60,7 +63,26 @@ def prepare_models(stt: SttConfig, llm: LlmConfig, tts: TtsConfig, rehash: bool 
         with progress_bar(spec.name) as progress:
             files.append(ModelFile("llm", "llama_cpp", str(default_llm_model(llm.packaged, progress))))
     files.append(_text_to_speech(tts))
+    if turn is not None and (found := _turn_model(turn)) is not None:
+        files.append(found)
     return files
+
+
+def _turn_model(turn: TurnConfig) -> ModelFile | None:
+    """Smart Turn's file: the configured one, else fetched once from its wheel. With the silence
+    detector it is fetched too (so switching needs no network later), but not having it is fine."""
+    from bridge.speech.turn_model import fetch_smart_turn
+
+    if turn.model_path is not None:
+        if not turn.model_path.is_file():
+            raise ModelFileError(f"turn.model_path {turn.model_path} does not exist")
+        return ModelFile("turn", "smart_turn", str(turn.model_path))
+    try:
+        return ModelFile("turn", "smart_turn", str(fetch_smart_turn()))
+    except ModelFileError:
+        if turn.detector == "smart_turn":
+            raise
+        return None
 
 
 def _speech_to_text(stt: SttConfig) -> ModelFile:

@@ -211,3 +211,28 @@ async def test_a_stuck_recogniser_sends_the_caller_to_a_person_and_is_restarted_
     (turn,) = [turn for turn in answered.conversation["turns"] if turn["caller"]]
     assert turn["outcome"].startswith("answered"), turn
     assert "opening" in turn["caller"].lower()  # heard by the real Whisper on its fresh thread
+
+
+async def test_smart_turn_judges_the_callers_pause_in_a_real_call(
+    asterisk: AsteriskInstance, workdir: Path, agent: Agent
+) -> None:
+    """turn.detector = "smart_turn": the real model judges the real call's audio at the pause, its
+    verdict is in the turn record, and the caller is answered."""
+    from bridge.agent_config import TurnConfig
+    from bridge.conversation.loading import load_turn_model
+
+    settings = TurnConfig(detector="smart_turn")
+    judged = dataclasses.replace(
+        agent, turn_model=load_turn_model(settings), turn_worker=ModelWorker("turn"), turn_settings=settings
+    )
+    audio = silence(5.0) + caller_says("Where are you located?") + silence(7.0)
+    async with running_bridge(asterisk, agent=judged) as service:
+        await call_agent(asterisk, workdir, audio, "smart-turn")
+        await wait_for_finished_calls(service, 1)
+        record = only_record(list(service.app.finished))
+
+    (turn,) = record.conversation["turns"]
+    assert turn["outcome"] == "answered", turn
+    assert turn["end_of_turn"] and all(0.0 <= p <= 1.0 for p in turn["end_of_turn"]), turn
+    assert similarity(turn["caller"], "where are you located") >= 0.7, turn
+    assert {"harbour", "harbor", "street", "12"} & words(turn["agent"]), turn

@@ -7,8 +7,10 @@ import threading
 from collections.abc import AsyncGenerator, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from bridge.agent_config import DEFAULT_PERSONAS, ConversationConfig, PersonaConfig
-from bridge.conversation.agent import Agent
+import numpy as np
+
+from bridge.agent_config import DEFAULT_PERSONAS, ConversationConfig, PersonaConfig, TurnConfig
+from bridge.conversation.agent import Agent, TurnModel
 from bridge.media.codecs import rms
 from bridge.routing.services import RoutingServices
 from bridge.speech.llm import ChatMessage, LabelScores
@@ -131,6 +133,8 @@ def fake_agent(
     synthesizer: ToneSynthesizer | None = None,
     persona: PersonaConfig | None = None,
     routing: RoutingServices | None = None,
+    turn_model: TurnModel | None = None,
+    turn: TurnConfig | None = None,
     **settings: object,
 ) -> Agent:
     base = {"end_ms": 200, "pause_ms": 60, "min_voiced_ms": 100, **settings}
@@ -143,7 +147,23 @@ def fake_agent(
         personas={"receptionist": persona or DEFAULT_PERSONAS["receptionist"]},
         settings=ConversationConfig.model_validate(base),
         routing=routing,
+        turn_model=turn_model,
+        turn_worker=ModelWorker("turn-test") if turn_model is not None else None,
+        turn_settings=turn or TurnConfig(detector="smart_turn"),
     )
+
+
+class ScriptedTurnModel:
+    """Says each pause is complete with the next probability in `probabilities` (the last repeats)."""
+
+    def __init__(self, probabilities: list[float]) -> None:
+        self.probabilities = probabilities
+        self.heard_seconds: list[float] = []
+
+    def complete_probability(self, audio: np.ndarray) -> float:
+        self.heard_seconds.append(audio.size / 16000)
+        index = min(len(self.heard_seconds), len(self.probabilities)) - 1
+        return self.probabilities[index]
 
 
 def speech(seconds: float, rate: int = 8000) -> bytes:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import threading
 
+from bridge.agent_config import TurnConfig
 from bridge.conversation.controller import Conversation
 from bridge.conversation.turns import STAGES
 from bridge.media.codecs import rms
-from tests.support.fakes import ScriptedLanguageModel, ToneSynthesizer, fake_agent, quiet, speech
+from tests.support.fakes import ScriptedLanguageModel, ScriptedTurnModel, ToneSynthesizer, fake_agent, quiet, speech
 from tests.support.sim_call import SimulatedCall
 
 GREETING = 1.2  # the scripted greeting is ~0.9 s of tone
@@ -201,3 +202,34 @@ async def test_a_synthesiser_that_hangs_mid_answer_ends_the_call_gracefully() ->
     assert call.handed_over == "failed"
     assert conversation.errors == ["ModelStalled: speech synthesis gave nothing for 0.5 s"]
     assert first_audio_after(call, GREETING + 1.5) is not None  # the cached apology was heard
+
+
+TURN = TurnConfig(detector="smart_turn", check_ms=100, hold_ms=1000)
+
+
+async def test_a_complete_verdict_answers_before_the_fixed_silence() -> None:
+    turn_model = ScriptedTurnModel([0.97])
+    agent = fake_agent(["what time do you open"], turn_model=turn_model, turn=TURN, end_ms=600)
+    conversation = Conversation(agent, "receptionist")
+    call = SimulatedCall(conversation)
+    await call.run(quiet(GREETING) + speech(0.6) + quiet(2.5), 4.3)
+
+    (turn,) = conversation.turns
+    assert turn.end_of_turn == [0.97]
+    assert 0.8 <= turn_model.heard_seconds[0] <= 1.1  # pre-roll + speech + 100 ms of pause, at 16 kHz
+    assert turn.latency_ms()["endpoint"] < 600 - 200  # well before end_ms of silence
+    answer_at = first_audio_after(call, GREETING + 0.6)
+    assert answer_at is not None and answer_at < GREETING + 0.6 + 0.6
+
+
+async def test_an_incomplete_verdict_keeps_listening_through_a_pause_longer_than_end_ms() -> None:
+    turn_model = ScriptedTurnModel([0.1, 0.95])
+    agent = fake_agent(["my number is five five five zero one two three"], turn_model=turn_model, turn=TURN)
+    conversation = Conversation(agent, "receptionist")
+    call = SimulatedCall(conversation)
+    # A 500 ms pause: end_ms (200) alone would have ended the turn in it.
+    await call.run(quiet(GREETING) + speech(0.6) + quiet(0.5) + speech(0.6) + quiet(2.5), 5.5)
+
+    (turn,) = conversation.turns
+    assert turn.end_of_turn == [0.1, 0.95]
+    assert turn.caller_text == "my number is five five five zero one two three"

@@ -63,7 +63,7 @@ def test_a_price_pinned_on_a_callers_plan_across_clause_pieces_is_caught() -> No
     sentence so far, so the price in the next piece is still caught as pinned on the caller's plan."""
     answer = GroundedAnswer(Grounding(KNOWLEDGE), FALLBACK, "How much is the Fibre 2000 plan?")
     spoken: list[str] = []
-    for word in " The Fibre 2000 plan costs 70 dollars a month.".split(" ")[1:]:
+    for word in ["The", "Fibre", "2000", "plan", "costs", "70", "dollars", "a", "month."]:
         spoken += answer.feed(f" {word}")
     spoken += [] if answer.done else answer.flush()
     assert spoken[-1] == FALLBACK and answer.rejected == ["70 about 2000"]
