@@ -9,7 +9,10 @@ words; names (capitalised words) must appear in the knowledge, and a capitalised
 the caller said is never repeated back as if it were a fact. Anything else is an invention, and
 the caller hears the persona's honest `unknown_answer` instead. So does a sentence that pins a
 number from the facts on something only the caller named ("the Fibre 2000 plan costs 70 dollars"
-when the facts price only the Fibre 1000).
+when the facts price only the Fibre 1000), and one that states a fact's number without anything
+that fact alone says, in the answer or the question: "the fibre to balance plan is 45 dollars"
+(a misheard "Fibre 2000") borrows the Fibre 300's price, while "it's 30 dollars" to "how much is
+a flu shot?" is the flu shot's.
 """
 
 from __future__ import annotations
@@ -70,8 +73,28 @@ def _lower_words(text: str) -> set[str]:
     return words
 
 
+def _subject_terms(text: str) -> set[str]:
+    """The words and numbers that can say what a sentence is about, roughly stemmed ("opening",
+    "opens" and "open" are one term), without filler words."""
+    terms = set(_numbers(text))
+    for word in _lower_words(text):
+        if len(word) < 3 or word in _COMMON or word in _NUMBER_WORDS or word[0].isdigit():
+            continue
+        terms.add(_stem(word))
+    return terms
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ing", "ed", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            word = word[: -len(suffix)]
+            break
+    return word[:-1] if word.endswith("e") and len(word) > 3 else word
+
+
 class Grounding:
-    """What one persona may state. `knowledge`: its prompt and facts (PersonaConfig.knowledge).
+    """What one persona may state. `knowledge`: its prompt and facts (PersonaConfig.knowledge), one
+    fact per line.
 
     Its words and numbers are extracted once per call, not once per clause.
     """
@@ -80,6 +103,14 @@ class Grounding:
         self.knowledge = knowledge
         self._known_words = _lower_words(knowledge)
         self._known_numbers = _numbers(knowledge)
+        lines = [line for line in knowledge.splitlines() if line.strip()]
+        terms = [_subject_terms(line) for line in lines]
+        # Per number: for each fact line stating it, what only that line says (its subject).
+        self._subjects: dict[str, list[set[str]]] = {}
+        for index, line in enumerate(lines):
+            elsewhere = set().union(*(other for j, other in enumerate(terms) if j != index))
+            for number in _numbers(line):
+                self._subjects.setdefault(number, []).append(terms[index] - elsewhere - {number})
 
     def unsupported(self, sentence: str, caller: str = "", caller_name: str | None = None) -> list[str]:
         """The specifics in `sentence` that neither the knowledge nor the caller gave ([] = fine)."""
@@ -100,6 +131,12 @@ class Grounding:
         stated = said_numbers - caller_numbers
         if caller_only and stated:  # facts pinned on something the facts never mention
             problems.append(f"{'/'.join(sorted(stated))} about {'/'.join(sorted(caller_only))}")
+        elif stated:
+            mentioned = _subject_terms(sentence) | _subject_terms(caller)
+            for number in sorted(stated & known_numbers):
+                subjects = self._subjects.get(number, [])
+                if subjects and all(subject and not subject & mentioned for subject in subjects):
+                    problems.append(f"{number} without its subject")
         for word, starts_sentence in capitalised:
             lower = word.lower()
             if lower.endswith("s") and lower[:-1] in _DAYS:

@@ -67,3 +67,29 @@ def test_a_price_pinned_on_a_callers_plan_across_clause_pieces_is_caught() -> No
         spoken += answer.feed(f" {word}")
     spoken += [] if answer.done else answer.flush()
     assert spoken[-1] == FALLBACK and answer.rejected == ["70 about 2000"]
+
+
+PRICES = (
+    "You are Alex, the receptionist of Northwind Fibre.\n"
+    "Fibre 300 plan: 45 dollars a month.\n"
+    "Fibre 1000 plan: 70 dollars a month.\n"
+    "Flu shot: 30 dollars.\n"
+    "Opening hours: Monday to Friday 8 am to 8 pm, closed on Sunday."
+)
+
+
+@pytest.mark.parametrize(
+    ("sentence", "caller", "problems"),
+    [
+        # A misheard plan name: the price of a plan nobody asked about.
+        ("The fibre to balance plan is 45 dollars.", "how much is the fibre to balance", ["45 without its subject"]),
+        ("It is 45 dollars a month.", "how much is the Fibre 300 plan", []),  # the subject is in the question
+        ("The Fibre 300 plan is 45 dollars a month.", "how much are your plans", []),  # or in the answer
+        ("It's 30 dollars.", "how much do you charge for a flu shot", []),
+        ("We close at 8 pm.", "what time do you close on fridays", []),
+        ("We're open from 8 am.", "when do you open", []),  # "open" is the hours fact's "opening"
+        ("That's 30 dollars.", "how much is an oil change", ["30 without its subject"]),
+    ],
+)  # fmt: skip
+def test_a_facts_number_needs_that_facts_subject(sentence: str, caller: str, problems: list[str]) -> None:
+    assert Grounding(PRICES).unsupported(sentence, caller) == problems
