@@ -61,8 +61,12 @@ def main(argv: list[str] | None = None) -> int:
     bench = sub.add_parser("bench", help="run a benchmark script (source checkout with the test tools)")
     bench.add_argument(
         "which",
-        choices=["voice", "webphone", "media", "dialogue", "echo"],
-        help="voice-to-voice latency (SIP, browser), the media path, understanding on the dialogue dev set, or echo",
+        choices=["voice", "webphone", "media", "dialogue", "echo", "turn", "cluster"],
+        help=(
+            "voice-to-voice latency (SIP, browser), the media path, understanding on the dialogue dev set, echo,"
+            " end of turn (silence vs Smart Turn),"
+            " or a Kamailio cluster of 2 nodes with one killed mid-run"
+        ),
     )
     bench.add_argument("options", nargs=argparse.REMAINDER, help="passed to scripts/bench_<which>.py")
     dial = sub.add_parser("dial", help="place an outbound call through the running bridge (its HTTP API)")
@@ -108,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
 def _models(config: BridgeConfig, rehash: bool) -> int:
     from bridge.models.inventory import prepare_models
 
-    for model in prepare_models(config.stt, config.llm, config.tts, rehash=rehash):
+    for model in prepare_models(config.stt, config.llm, config.tts, config.turn, rehash=rehash):
         print(f"{model.role}: {model.backend}: {model.path}: OK")
     return 0
 
@@ -201,6 +205,7 @@ def _up(args: argparse.Namespace, config: BridgeConfig) -> int:
         webphone_password=os.environ.get(WEBPHONE_PASSWORD_ENV) or os.urandom(6).hex(),
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
+        system_name=config.storage.node,
     )
     if (args.tls_cert is None) != (args.tls_key is None):
         raise ConfigError("bridge up: --tls-cert and --tls-key go together")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 from typing import Literal
 
@@ -57,6 +58,10 @@ class StorageConfig(_Section):
     record_calls: bool = False
     # Calls (and spool dead-letter files) older than this many days are deleted, at start and hourly; 0 keeps all.
     retention_days: int = Field(default=0, ge=0)
+    # This bridge's name in the call records, so one database can hold several nodes' calls (a
+    # Kamailio cluster) and the dashboard can tell them apart; empty: the machine's host name.
+    # `bridge up` also makes it its Asterisk's systemname (channel ids unique across nodes).
+    node: str = Field(default="", max_length=64, pattern=r"^[A-Za-z0-9_.-]*$")
 
     @field_validator("url")
     @classmethod
@@ -70,6 +75,9 @@ class StorageConfig(_Section):
 
     def resolved_spool_dir(self) -> Path:
         return self.spool_dir or data_root() / "spool"
+
+    def resolved_node(self) -> str:
+        return self.node or socket.gethostname()[:64]
 
 
 class WebphoneConfig(_Section):

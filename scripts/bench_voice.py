@@ -133,6 +133,7 @@ async def main() -> None:
     parser.add_argument("--no-barge-in", action="store_true", help="skip the barge-in calls")
     parser.add_argument("--no-llm-tools", action="store_true", help="routing.llm_tools = false (for comparison)")
     parser.add_argument("--llm", default=None, help="llm.packaged: qwen2.5-coder-1.5b (default) | qwen2.5-coder-0.5b")
+    parser.add_argument("--turn", default=None, help="turn.detector: silence (default) | smart_turn")
     args = parser.parse_args()
     configure_logging("warning")
     workdir, asterisk = start_private_asterisk("bench-voice-")
@@ -140,6 +141,8 @@ async def main() -> None:
     raw: dict[str, object] = {"routing": {"llm_tools": not args.no_llm_tools}}
     if args.llm:
         raw["llm"] = {"packaged": args.llm}
+    if args.turn:
+        raw["turn"] = {"detector": args.turn}
     agent = load_agent(parse_config(raw))
     print(f"machine: {os.cpu_count()} cores; models loaded in {time.monotonic() - started:.1f} s", flush=True)
     try:

@@ -3,6 +3,7 @@
 # Idempotent and fast the second time: each step is skipped when its result is already there.
 #   BOOTSTRAP_DEV=1   also install the test tools (pytest, mypy, ruff, sipp, tcpdump, flite and
 #                     espeak-ng for the synthetic callers, PostgreSQL for the storage tests,
+#                     Kamailio for the cluster test,
 #                     docker-compose to validate docker-compose.yml, Chromium for the web
 #                     phone tests, Node.js/npm to check the bundled SIP library)
 # The first run compiles llama-cpp-python (~4 min on 2 cores; pip caches the wheel) and assembles
@@ -17,6 +18,7 @@ command -v openssl >/dev/null || need_debs+=(openssl)  # WSS certificate
 if [[ ${BOOTSTRAP_DEV:-0} == 1 ]]; then
   command -v sipp >/dev/null || need_debs+=(sip-tester)
   command -v svwar >/dev/null || need_debs+=(sipvicious)  # the SIP scan in test_sip_identity
+  [[ -x /usr/sbin/kamailio ]] || command -v kamailio >/dev/null || need_debs+=(kamailio)  # test_cluster's SIP proxy
   command -v tcpdump >/dev/null || need_debs+=(tcpdump)
   command -v flite >/dev/null || need_debs+=(flite)
   command -v espeak-ng >/dev/null || need_debs+=(espeak-ng)
@@ -30,6 +32,10 @@ if ((${#need_debs[@]})); then
   sudo_cmd=(); [[ $(id -u) == 0 ]] || sudo_cmd=(sudo)
   "${sudo_cmd[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${need_debs[@]}"
+  if [[ " ${need_debs[*]} " == *" kamailio "* ]] && command -v systemctl >/dev/null; then
+    # The package's own service would take port 5060 on every address; the tests run their own.
+    "${sudo_cmd[@]}" systemctl disable --now kamailio >/dev/null 2>&1 || true
+  fi
 fi
 
 python=${PYTHON:-python3}

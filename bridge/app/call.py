@@ -63,6 +63,8 @@ class CallRecord:
     media_format: str = ""
     # Set by the web phone (SIP header X-Bridge-Session): lets the page follow its own call.
     client_session: str = ""
+    # The bridge that took the call (storage.node): several nodes may write to one database.
+    node: str = ""
 
 
 class CallSession:
@@ -82,6 +84,7 @@ class CallSession:
         called_number: str = "",
         record_calls: bool = False,
         client_session: str = "",
+        node: str = "",
     ) -> None:
         self.ari = ari
         self.media_config = media_config
@@ -102,6 +105,7 @@ class CallSession:
             self.channel_id, self.info.caller_number, persona, self.info.called_number, self.info.direction
         )
         self.record.client_session = client_session
+        self.record.node = node
         self.on_record_update: Callable[[CallRecord], None] | None = None
         self._watch_channel = watch_channel
         self._record_calls = record_calls

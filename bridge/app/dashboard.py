@@ -110,7 +110,8 @@ class Dashboard:
         rows = await history(self.store, chosen)
         targets = await self.store.distinct("transfer_target")
         personas = await self.store.distinct("persona")
-        body = pages.home(rows, chosen, targets, personas)
+        nodes = await self.store.distinct("node")
+        body = pages.home(rows, chosen, targets, personas, nodes)
         return _html(pages.page("Calls", body, scripts=("vendor/uplot.min.js", "dashboard.js")))
 
     async def csv_export(self, request: web.Request) -> web.Response:

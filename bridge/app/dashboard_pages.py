@@ -67,7 +67,7 @@ def _select(name: str, label: str, options: list[str], chosen: str) -> str:
     return f"<label>{e(label)} <select name={name}>{items}</select></label>"
 
 
-def filters_form(chosen: HistoryFilter, targets: list[str], personas: list[str]) -> str:
+def filters_form(chosen: HistoryFilter, targets: list[str], personas: list[str], nodes: list[str]) -> str:
     return (
         "<form method=get action=/dashboard class=filters>"
         f"<label>from <input type=datetime-local name=from value='{e(chosen.form_value('from'))}'></label>"
@@ -75,6 +75,7 @@ def filters_form(chosen: HistoryFilter, targets: list[str], personas: list[str])
         + _select("outcome", "outcome", list(OUTCOME_KINDS), chosen.outcome)
         + _select("target", "sent to", targets, chosen.target)
         + _select("persona", "persona", personas, chosen.persona)
+        + _select("node", "node", nodes, chosen.node)
         + f"<label>text <input name=q value='{e(chosen.text)}' placeholder='words, number or name'></label>"
         "<button>Show</button>"
         f"<a class=button href='/dashboard/calls.csv?{e(chosen.as_query())}' download>Export CSV</a>"
@@ -82,7 +83,9 @@ def filters_form(chosen: HistoryFilter, targets: list[str], personas: list[str])
     )
 
 
-def home(rows: list[HistoryRow], chosen: HistoryFilter, targets: list[str], personas: list[str]) -> str:
+def home(
+    rows: list[HistoryRow], chosen: HistoryFilter, targets: list[str], personas: list[str], nodes: list[str]
+) -> str:
     table = "".join(_history_row(row) for row in rows[:500])
     shown = f"{len(rows)} calls" + (" (the newest 500 listed; the CSV has all)" if len(rows) > 500 else "")
     charts = "".join(
@@ -98,11 +101,12 @@ def home(rows: list[HistoryRow], chosen: HistoryFilter, targets: list[str], pers
         "<h2>Live calls</h2>"
         "<table id=live><thead><tr><th>call</th><th>caller</th><th>persona</th><th>seconds</th><th>turns</th>"
         "<th>last said</th></tr></thead><tbody></tbody></table>"
-        f"<h2>History</h2>{filters_form(chosen, targets, personas)}"
+        f"<h2>History</h2>{filters_form(chosen, targets, personas, nodes)}"
         f"<section class=charts data-query='{e(chosen.as_query())}'>{charts}</section>"
         f"<p class=meta>{e(shown)}</p>"
         "<table id=history><thead><tr><th>started</th><th>outcome</th><th>wanted</th><th>caller</th><th>name</th>"
-        "<th>persona</th><th>duration</th><th>turns</th><th>voice-to-voice p50</th><th>summary</th></tr></thead>"
+        "<th>persona</th><th>node</th><th>duration</th><th>turns</th><th>voice-to-voice p50</th><th>summary</th>"
+        "</tr></thead>"
         f"<tbody>{table}</tbody></table>"
     )
 
@@ -113,7 +117,8 @@ def _history_row(row: HistoryRow) -> str:
         f"<tr class='kind-{e(row.outcome.kind)}'>"
         f"<td><a href='/dashboard/calls/{e(row.id)}'>{e(when(row.started_at))}</a></td>"
         f"<td class=outcome>{e(row.outcome.words)}</td><td>{e(row.intent)}</td><td>{e(row.caller)}</td>"
-        f"<td>{e(row.caller_name)}</td><td>{e(row.persona)}</td><td>{e(seconds(row.duration_s))}</td>"
+        f"<td>{e(row.caller_name)}</td><td>{e(row.persona)}</td><td>{e(row.node)}</td>"
+        f"<td>{e(seconds(row.duration_s))}</td>"
         f"<td>{row.turns}</td><td>{'' if p50 is None else f'{p50} ms'}</td><td>{e(row.summary)}</td></tr>"
     )
 
@@ -128,6 +133,7 @@ def call_page(call_id: str, record: dict[str, Any], recording_url: str, message_
         "caller codec": record.get("caller_codec", ""),
         "our leg": record.get("media_format", ""),
         "persona": record.get("persona", ""),
+        "node": record.get("node", ""),
         "outcome": told.words if told else "in progress",
         "wanted": routing.get("intent") or "",
         "duration": seconds(duration_seconds(record)),

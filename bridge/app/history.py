@@ -34,6 +34,7 @@ class HistoryFilter:
     outcome: str = ""
     target: str = ""
     persona: str = ""
+    node: str = ""
     text: str = ""
 
     @classmethod
@@ -45,6 +46,7 @@ class HistoryFilter:
             outcome=kind if kind in OUTCOME_KINDS else "",
             target=query.get("target", "").strip(),
             persona=query.get("persona", "").strip(),
+            node=query.get("node", "").strip(),
             text=query.get("q", "").strip(),
         )
 
@@ -55,6 +57,7 @@ class HistoryFilter:
             "outcome": self.outcome,
             "target": self.target,
             "persona": self.persona,
+            "node": self.node,
             "q": self.text,
         }
         return urlencode({key: value for key, value in values.items() if value})
@@ -71,6 +74,7 @@ class HistoryRow:
     caller: str
     caller_name: str
     persona: str
+    node: str
     intent: str
     outcome: Outcome
     target: str
@@ -88,7 +92,13 @@ class HistoryRow:
 
 async def history(store: CallStore, chosen: HistoryFilter, limit: int = HISTORY_LIMIT) -> list[HistoryRow]:
     found = await store.search(
-        chosen.text, limit=limit, since=chosen.since, until=chosen.until, persona=chosen.persona, target=chosen.target
+        chosen.text,
+        limit=limit,
+        since=chosen.since,
+        until=chosen.until,
+        persona=chosen.persona,
+        target=chosen.target,
+        node=chosen.node,
     )
     rows = [_row(found_row) for found_row in found]
     return [row for row in rows if not chosen.outcome or row.outcome.kind == chosen.outcome]
@@ -104,6 +114,7 @@ def _row(row: dict[str, Any]) -> HistoryRow:
         caller=str(row.get("caller") or ""),
         caller_name=str(row.get("caller_name") or ""),
         persona=str(row.get("persona") or ""),
+        node=str(row.get("node") or ""),
         intent=str(row.get("intent") or ""),
         outcome=outcome(record),
         target=str(row.get("transfer_target") or ""),
@@ -117,7 +128,7 @@ def _row(row: dict[str, Any]) -> HistoryRow:
 
 
 CSV_COLUMNS = (
-    "started", "call_id", "direction", "caller", "caller_name", "persona", "intent", "outcome", "outcome_kind",
+    "started", "call_id", "direction", "caller", "caller_name", "persona", "node", "intent", "outcome", "outcome_kind",
     "target", "duration_s", "turns", "voice_to_voice_p50_ms", "barge_ins", "errors", "summary",
 )  # fmt: skip
 
@@ -135,6 +146,7 @@ def to_csv(rows: list[HistoryRow]) -> str:
                 _cell(row.caller),
                 _cell(row.caller_name),
                 row.persona,
+                row.node,
                 row.intent,
                 row.outcome.words,
                 row.outcome.kind,

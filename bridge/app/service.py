@@ -82,6 +82,7 @@ class BridgeService:
             ring_seconds=self.config.routing.ring_seconds,
             record_calls=self.config.storage.record_calls,
             max_calls=self.config.limits.resolved_max_calls(self.config.pipeline.kind),
+            node=self.config.storage.resolved_node(),
         )
         self.app.personas_by_number = dict(self.config.conversation.personas_by_number)
         self.queues = QueueMonitor(self.config.ami)

@@ -55,6 +55,7 @@ class StasisApplication:
         ring_seconds: int = 20,
         record_calls: bool = False,
         max_calls: int = 1000,
+        node: str = "",
     ) -> None:
         self.ari = ari
         self.media_config = media_config
@@ -65,6 +66,8 @@ class StasisApplication:
         self.personas_by_number: dict[str, str] = {}
         self.ring_seconds = ring_seconds
         self.record_calls = record_calls
+        # Stamped on every call record (storage.node): which node of a cluster took the call.
+        self.node = node
         # Admission: at most max_calls at once, and none while draining for shutdown.
         self.max_calls = max_calls
         self.accepting = True
@@ -171,6 +174,7 @@ class StasisApplication:
         called = args[1].strip() if len(args) > 1 else ""
         record = CallRecord(str(channel["id"]), str(caller.get("number", "")), self._persona_for(args), called)
         record.end_reason = f"declined:{reason}"
+        record.node = self.node
         log.warning("call.declined", call=record.channel_id, reason=reason, calls=len(self.calls), limit=self.max_calls)
         try:
             await self.ari.set_variable(record.channel_id, "BRIDGE_RESULT", self.decline_result)
@@ -213,6 +217,7 @@ class StasisApplication:
             called_number=called,
             record_calls=self.record_calls,
             client_session=session if CLIENT_SESSION.fullmatch(session) else "",
+            node=self.node,
         )
         self.calls[call.channel_id] = call
         call.on_record_update = self._tell_listeners

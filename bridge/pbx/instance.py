@@ -80,6 +80,8 @@ class AsteriskSettings:
     ari_app: str = "ai-bridge"
     # Every bridge's app on this Asterisk (the dialplan's BRIDGE_APPS); empty: ari_app alone.
     ari_apps: tuple[str, ...] = ()
+    # asterisk.conf systemname: set per node when several Asterisks share one call database.
+    system_name: str = ""
     ami_user: str = "ai-bridge"
     ami_password: str = "change-me"
     fallback_queue: str = "support"
@@ -127,6 +129,7 @@ class AsteriskSettings:
             "WEBPHONE_PASSWORD": self.webphone_password,
             "AGENT_PHONE_PASSWORD": self.agent_phone_password,
             "WEBRTC_MEDIA_BIND": self._webrtc_media_bind(),
+            "SYSTEM_NAME": f"systemname = {self.system_name}" if self.system_name else "",
             **self.extra,
         }
 

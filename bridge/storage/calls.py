@@ -29,6 +29,8 @@ calls = sa.Table(
     sa.Column("caller", sa.String(64), nullable=False, default="", index=True),
     sa.Column("called", sa.String(64), nullable=False, default=""),
     sa.Column("persona", sa.String(64), nullable=False, default=""),
+    # Which bridge (Asterisk node) took the call, when several share one database (storage.node).
+    sa.Column("node", sa.String(64), nullable=False, default="", server_default="", index=True),
     sa.Column("end_reason", sa.String(128), nullable=False, default=""),
     sa.Column("outcome", sa.String(64), nullable=False, default=""),
     sa.Column("transfer_target", sa.String(64)),
@@ -42,6 +44,9 @@ calls = sa.Table(
     sa.Column("turns", sa.Integer, nullable=False, default=0),
     sa.Column("record", sa.JSON, nullable=False),
 )
+
+# pg_advisory_xact_lock key that serialises schema creation between bridges sharing a database.
+_SCHEMA_LOCK = 0x62726964676531
 
 _DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg"}
 
@@ -77,6 +82,7 @@ def row_for(record: dict[str, Any]) -> dict[str, Any]:
         "caller": record.get("caller") or "",
         "called": record.get("called") or "",
         "persona": record.get("persona") or "",
+        "node": record.get("node") or "",
         "end_reason": record.get("end_reason") or "",
         "outcome": conversation.get("end_reason") or "",
         "transfer_target": transfer.get("target"),
@@ -103,13 +109,22 @@ class CallStore:
         if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
             await asyncio.to_thread(_make_private_file, parsed.database)
         async with self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Several nodes of a cluster starting at once on one fresh database: without the
+                # lock two CREATE TABLEs race and one fails on PostgreSQL's catalogue (pg_type).
+                await connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
             await connection.run_sync(metadata.create_all)
+            await connection.run_sync(_add_missing_columns)
 
     async def save(self, record: dict[str, Any]) -> None:
-        """Insert or replace one call's row (a record may be saved again once hand-over events arrive)."""
+        """Insert or replace one call's row (a record may be saved again once hand-over events arrive).
+
+        Only the same node's row is replaced: another node's call with the same id (two Asterisks
+        without their own systemname) fails as a duplicate key and is dead-lettered, not lost.
+        """
         row = row_for(record)
         async with self.engine.begin() as connection:
-            await connection.execute(sa.delete(calls).where(calls.c.id == row["id"]))
+            await connection.execute(sa.delete(calls).where(calls.c.id == row["id"], calls.c.node == row["node"]))
             await connection.execute(sa.insert(calls).values(**row))
 
     async def get(self, call_id: str) -> dict[str, Any] | None:
@@ -127,9 +142,10 @@ class CallStore:
         until: float | None = None,
         persona: str = "",
         target: str = "",
+        node: str = "",
     ) -> list[dict[str, Any]]:
         """Newest first; `text` matches transcript, caller number, caller name or summary; the
-        others narrow by start time, persona and transfer target."""
+        others narrow by start time, persona, transfer target and node."""
         query = sa.select(calls).order_by(calls.c.started_at.desc()).limit(limit).offset(offset)
         if since is not None:
             query = query.where(calls.c.started_at >= since)
@@ -139,6 +155,8 @@ class CallStore:
             query = query.where(calls.c.persona == persona)
         if target:
             query = query.where(calls.c.transfer_target == target)
+        if node:
+            query = query.where(calls.c.node == node)
         if text:
             pattern = f"%{text.lower()}%"
             query = query.where(
@@ -183,6 +201,15 @@ class CallStore:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+def _add_missing_columns(connection: sa.Connection) -> None:
+    """Columns added after a database was created (`node`) are added to it in place: create_all
+    makes missing tables only, and a bridge upgraded on an old database must not fail its inserts."""
+    present = {column["name"] for column in sa.inspect(connection).get_columns("calls")}
+    if "node" not in present:
+        connection.execute(sa.text("ALTER TABLE calls ADD COLUMN node VARCHAR(64) NOT NULL DEFAULT ''"))
+        connection.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_calls_node ON calls (node)"))
 
 
 def _make_private_file(database: str) -> None:

@@ -9,9 +9,6 @@ sends the same prompt, labels and few-shot turns, and parses the reply's first w
 from __future__ import annotations
 
 import dataclasses
-import sys
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,40 +16,23 @@ import pytest
 
 from bridge.config import parse_config
 from bridge.conversation.agent import Agent
-from bridge.conversation.loading import default_llm_model
 from bridge.doctor import check_model_server
 from bridge.pbx.instance import AsteriskInstance
 from bridge.speech.llm_openai import OpenAiCompatibleModel
 from tests.integration.conftest import running_bridge, wait_for_finished_calls
 from tests.integration.test_routing import place_call
-from tests.support.servers import free_tcp_port, start_server, stop_server
+from tests.support.model_servers import LLM_ALIAS as ALIAS
+from tests.support.model_servers import start_llama_server
+from tests.support.servers import free_tcp_port, stop_server
 from tests.support.speech import caller_says, silence
 
 pytestmark = pytest.mark.integration
-
-ALIAS = "qwen2.5-coder-1.5b"
-
-
-def _serving(url: str) -> bool:
-    """Readiness: /models answers (the model is loaded)."""
-    try:
-        with urllib.request.urlopen(f"{url}/models", timeout=1):
-            return True
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return False
 
 
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`python -m llama_cpp.server` with the packaged model, until its /v1/models answers."""
-    port = free_tcp_port()
-    log = tmp_path_factory.mktemp("llama-server") / "server.log"
-    command = [
-        sys.executable, "-m", "llama_cpp.server", "--model", str(default_llm_model("qwen2.5-coder-1.5b")),
-        "--model_alias", ALIAS, "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "2",
-    ]  # fmt: skip
-    url = f"http://127.0.0.1:{port}/v1"
-    process = start_server(command, log, lambda: _serving(url), "llama_cpp.server")
+    process, url = start_llama_server(tmp_path_factory.mktemp("llama-server"))
     try:
         yield url
     finally:

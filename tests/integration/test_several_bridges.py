@@ -10,13 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import signal
 import sqlite3
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -25,7 +21,7 @@ from bridge.pbx.instance import AsteriskInstance
 from tests.integration.conftest import private_settings
 from tests.integration.test_media_path import caller_pcap
 from tests.integration.test_routing_fallback import wait_for_queue_caller
-from tests.support.bridge_process import LogTail, echo_config
+from tests.support.bridge_process import BridgeRun, echo_config
 from tests.support.sipp import SippCaller, SippResult
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -44,62 +40,17 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AsteriskInstanc
         instance.stop()
 
 
-class BridgeProcess:
-    """`bridge run` as ARI app `app`, with its own call database; ready once it has reconciled
-    (after its first connect: the dialplan's BRIDGE_APPS has been read by then)."""
+class BridgeProcess(BridgeRun):
+    """`bridge run` as ARI app `app`, with its own call database."""
 
     def __init__(self, asterisk: AsteriskInstance, app: str, workdir: Path, max_calls: int = 0) -> None:
         self.app = app
         self.workdir = workdir / app
         self.workdir.mkdir(exist_ok=True)
-        self.config = self.workdir / "bridge.toml"
+        config = self.workdir / "bridge.toml"
         limits = f"[limits]\nmax_calls = {max_calls}\nshutdown_grace_seconds = 0\n"
-        self.config.write_text(echo_config(asterisk, self.workdir, limits, app=app, spool_dir=self.workdir / "spool"))
-        self.process: asyncio.subprocess.Process | None = None
-        self.log: LogTail | None = None
-
-    async def start(self) -> None:
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bridge", "run", "--config", str(self.config),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        )  # fmt: skip
-        assert self.process.stdout is not None
-        self.log = LogTail(self.process.stdout)
-        await self.wait_for("stasis.reconciled", timeout=60)
-
-    def events(self, name: str) -> list[dict[str, Any]]:
-        assert self.log is not None
-        found = []
-        for line in self.log.lines:
-            with contextlib.suppress(ValueError):
-                entry = json.loads(line)
-                if isinstance(entry, dict) and entry.get("event") == name:
-                    found.append(entry)
-        return found
-
-    async def wait_for(self, event: str, timeout: float = 20.0) -> None:
-        assert self.log is not None
-        try:
-            await self.log.wait_for(f'"event": "{event}"'.encode(), timeout=timeout)
-        except TimeoutError:
-            raise AssertionError(f"{self.app} did not log {event} in {timeout} s:\n{self.log.text()[-3000:]}") from None
-
-    async def kill(self) -> None:
-        """SIGKILL: no drain, no hand-over; the app's channels stay in Stasis for a restart to rescue."""
-        assert self.process is not None
-        self.process.kill()
-        await self.process.wait()
-
-    async def stop(self) -> None:
-        """SIGTERM with no grace: the bridge exits once its records are written."""
-        if self.process is not None and self.process.returncode is None:
-            self.process.send_signal(signal.SIGTERM)
-            assert await asyncio.wait_for(self.process.wait(), 30) == 0
-
-    async def close(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.kill()
-            await self.process.wait()
+        config.write_text(echo_config(asterisk, self.workdir, limits, app=app, spool_dir=self.workdir / "spool"))
+        super().__init__(app, config)
 
     def end_reasons(self) -> list[str]:
         with sqlite3.connect(self.workdir / "calls.db") as database:

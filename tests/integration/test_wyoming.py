@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,57 +14,24 @@ import pytest
 
 from bridge.config import parse_config
 from bridge.conversation.agent import Agent
-from bridge.conversation.loading import packaged_whisper
 from bridge.doctor import check_wyoming
 from bridge.pbx.instance import AsteriskInstance
 from bridge.speech.tts import Speaker
-from bridge.speech.tts_piper import default_piper_voice
 from bridge.speech.workers import ModelWorker
-from bridge.speech.wyoming import WyomingError, WyomingRecognizer, WyomingSynthesizer, describe
+from bridge.speech.wyoming import WyomingRecognizer, WyomingSynthesizer
 from tests.integration.conftest import running_bridge, wait_for_finished_calls
 from tests.integration.test_routing import place_call
-from tests.support.servers import free_tcp_port, start_server, stop_server
+from tests.support.model_servers import VOICE, start_wyoming_servers
+from tests.support.servers import free_tcp_port, stop_server
 from tests.support.speech import caller_says, silence, transcribe, words
 
 pytestmark = pytest.mark.integration
 
-VOICE = "en_US-joe-medium"
-
-
-def _answers_describe(uri: str) -> bool:
-    """Readiness: the server answers Describe (its model is loaded)."""
-    try:
-        describe(uri, timeout=1)
-    except WyomingError:
-        return False
-    return True
-
 
 @pytest.fixture(scope="module")
 def wyoming_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    base = tmp_path_factory.mktemp("wyoming")
-    voices = base / "voices"  # wyoming-piper looks for <voice>.onnx(.json) in its data dir
-    voices.mkdir()
-    packaged = default_piper_voice()
-    shutil.copy(packaged, voices / f"{VOICE}.onnx")
-    shutil.copy(f"{packaged}.json", voices / f"{VOICE}.onnx.json")
-    stt_uri, tts_uri = f"tcp://127.0.0.1:{free_tcp_port()}", f"tcp://127.0.0.1:{free_tcp_port()}"
-    commands = {
-        stt_uri: [
-            sys.executable, "-m", "wyoming_faster_whisper", "--uri", stt_uri, "--model",
-            str(packaged_whisper("whisper-tiny.en")), "--data-dir", str(base / "stt"), "--local-files-only",
-            "--stt-library", "faster-whisper", "--language", "en", "--compute-type", "int8", "--cpu-threads", "2",
-        ],
-        tts_uri: [
-            sys.executable, "-m", "wyoming_piper", "--uri", tts_uri, "--voice", VOICE, "--data-dir", str(voices),
-            "--local-files-only",
-        ],
-    }  # fmt: skip
-    processes = []
+    processes, stt_uri, tts_uri = start_wyoming_servers(tmp_path_factory.mktemp("wyoming"))
     try:
-        for uri, command in commands.items():
-            log = base / f"{uri.rsplit(':', 1)[1]}.log"
-            processes.append(start_server(command, log, lambda uri=uri: _answers_describe(uri), uri, seconds=90))
         yield stt_uri, tts_uri
     finally:
         for process in processes:

@@ -76,6 +76,19 @@ _SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 _RTPMAP = {0: "PCMU/8000", 8: "PCMA/8000", 9: "G722/8000"}
 
 
+def _through_a_proxy(scenario: str) -> str:
+    """The caller scenario for calls through a SIP proxy (Kamailio): keep the Record-Route set of
+    the 200 OK and send ACK and BYE to the node's Contact along that route, as a real phone does
+    (sent to the proxy's own address, a BYE would have no route to the node that has the call)."""
+    routed = (
+        scenario.replace('<recv response="200" rtd="true"/>', '<recv response="200" rtd="true" rrs="true"/>')
+        .replace("ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0", "ACK [next_url] SIP/2.0\n      [routes]")
+        .replace("BYE sip:[service]@[remote_ip]:[remote_port] SIP/2.0", "BYE [next_url] SIP/2.0\n      [routes]")
+    )
+    assert routed.count("[routes]") == 2 and 'rrs="true"' in routed, "the caller scenario changed: update this"
+    return routed
+
+
 _ANSWERER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
 <scenario name="phone that answers, plays audio and waits for the far end to hang up">
@@ -192,6 +205,8 @@ class SippCaller:
     rate: float = 10.0
     sip_port: int = 0
     media_port: int = 0
+    # Through a SIP proxy that record-routes (Kamailio): in-dialog requests follow the route set.
+    via_proxy: bool = False
 
     def __post_init__(self) -> None:
         self.sip_port = self.sip_port or free_udp_port()
@@ -199,8 +214,9 @@ class SippCaller:
 
     def scenario(self) -> Path:
         path = self.workdir / f"caller-{self.sip_port}.xml"
+        template = _through_a_proxy(_SCENARIO) if self.via_proxy else _SCENARIO
         path.write_text(
-            _SCENARIO.format(
+            template.format(
                 caller=self.caller,
                 payload_type=self.payload_type,
                 rtpmap=_RTPMAP[self.payload_type],

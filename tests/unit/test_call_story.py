@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from bridge.app.call_story import conversation_lines, outcome
+from bridge.app.dashboard_pages import filters_form
 from bridge.app.history import HistoryFilter, HistoryRow, _row, hourly, to_csv
 
 HANGUP = "caller:ChannelHangupRequest"
@@ -133,8 +134,22 @@ def test_hourly_series_count_each_call_once_in_its_hour() -> None:
 
 def test_the_filter_round_trips_through_the_query_string() -> None:
     chosen = HistoryFilter.from_query(
-        {"from": "2026-12-01T08:00", "outcome": "refused", "q": "invoice", "persona": "x"}
+        {"from": "2026-12-01T08:00", "outcome": "refused", "q": "invoice", "persona": "x", "node": "pbx-b"}
     )
     again = HistoryFilter.from_query(dict(pair.split("=") for pair in chosen.as_query().replace("%3A", ":").split("&")))
     assert again == chosen
     assert HistoryFilter.from_query({"outcome": "<script>"}).outcome == ""
+
+
+def test_each_row_and_csv_line_names_the_node_that_took_the_call() -> None:
+    rows = [row(1_800_000_000.0, record(end_reason=HANGUP), node="pbx-b")]
+    assert rows[0].node == "pbx-b"
+    header, line = to_csv(rows).splitlines()
+    columns = header.split(",")
+    assert line.split(",")[columns.index("node")] == "pbx-b"
+
+
+def test_the_history_filter_offers_each_node_and_keeps_the_chosen_one() -> None:
+    form = filters_form(HistoryFilter(node="pbx-b"), [], [], ["pbx-a", "pbx-b"])
+    assert "<select name=node>" in form
+    assert "<option value='pbx-a'>pbx-a</option>" in form and "<option value='pbx-b' selected>pbx-b</option>" in form

@@ -55,6 +55,15 @@ def test_the_dialplan_offers_calls_to_this_bridge_alone_unless_told_of_others() 
     assert several.ari.offered_apps == ("bridge-a", "bridge-b")
 
 
+def test_the_node_in_call_records_is_the_host_name_unless_named() -> None:
+    import socket
+
+    assert parse_config({}).storage.resolved_node() == socket.gethostname()[:64]
+    assert parse_config({"storage": {"node": "pbx-b"}}).storage.resolved_node() == "pbx-b"
+    with pytest.raises(ConfigError, match=r"storage\.node"):
+        parse_config({"storage": {"node": "pbx\nsystemname = x"}})  # it also names bridge up's Asterisk
+
+
 def test_password_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     config = parse_config({"ari": {"password_env": "MY_ARI_PW"}})
     monkeypatch.delenv("MY_ARI_PW", raising=False)

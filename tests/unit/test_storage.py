@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sqlite3
 import stat
 import time
 from pathlib import Path
@@ -45,6 +46,45 @@ def record(call_id: str, caller_said: str, started_at: float = 1000.0, **extra: 
         },
         **extra,
     }
+
+
+async def test_each_row_keeps_its_node_and_search_narrows_by_node(tmp_path: Path) -> None:
+    store = CallStore(f"sqlite:///{tmp_path / 'calls.db'}")
+    await store.open()
+    try:
+        await store.save(record("a", "hello", started_at=1, node="pbx-a"))
+        await store.save(record("b", "hello", started_at=2, node="pbx-b"))
+        await store.save(record("old", "hello", started_at=3))  # a record written before nodes existed
+        assert [row["id"] for row in await store.search(node="pbx-b")] == ["b"]
+        assert await store.distinct("node") == ["pbx-a", "pbx-b"]
+        old = await store.get("old")
+        assert old is not None and old["node"] == ""
+        with pytest.raises(IntegrityError):  # the same id from another node never replaces its row
+            await store.save(record("a", "someone else", started_at=4, node="pbx-b"))
+        kept = await store.get("a")
+        assert kept is not None and kept["node"] == "pbx-a"
+    finally:
+        await store.close()
+
+
+async def test_a_database_made_before_the_node_column_gets_it_at_open(tmp_path: Path) -> None:
+    path = tmp_path / "calls.db"
+    with sqlite3.connect(path) as database:
+        database.execute("create table calls (id varchar(96) primary key, started_at float not null, "
+                         "ended_at float, direction varchar(16) not null, caller varchar(64) not null, "
+                         "called varchar(64) not null, persona varchar(64) not null, end_reason varchar(128) not null, "
+                         "outcome varchar(64) not null, transfer_target varchar(64), transfer_outcome varchar(32), "
+                         "intent varchar(64), caller_name varchar(128), summary text, transcript text not null, "
+                         "recording_path text, error text, turns integer not null, record json not null)")  # fmt: skip
+        database.execute("insert into calls values ('kept', 1, 2, 'inbound', '1', '2', 'p', 'caller', '', "
+                         "null, null, null, null, null, '', null, null, 0, '{}')")  # fmt: skip
+    store = CallStore(f"sqlite:///{path}")
+    await store.open()
+    try:
+        await store.save(record("new", "hello", started_at=5, node="pbx-a"))
+        assert {row["id"]: row["node"] for row in await store.search()} == {"new": "pbx-a", "kept": ""}
+    finally:
+        await store.close()
 
 
 def test_urls_get_their_asyncio_drivers() -> None:
