@@ -106,6 +106,9 @@ class MediaConfig(_Section):
     rtp_port_max: int = Field(default=40999, ge=0, le=65535)
     jitter_depth: int = Field(default=3, ge=1, le=50)
     setup_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Asterisk's speex noise suppression (DENOISE(rx), func_speex) on what the caller sends, before
+    # our VAD and STT. Off by default: README "Noise" has what it did to hearing on the dev set.
+    denoise: bool = False
 
     @model_validator(mode="after")
     def _format_carries_both_ways(self) -> MediaConfig:

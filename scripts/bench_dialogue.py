@@ -383,6 +383,7 @@ async def main() -> None:
     parser.add_argument("--only-calls", action="store_true", help="with --calls: skip the offline run")
     parser.add_argument("--verbose", action="store_true", help="list every miss")
     parser.add_argument("--wire", default="ulaw", choices=["ulaw", "g722"], help="the call's codec (8 or 16 kHz)")
+    parser.add_argument("--denoise", action="store_true", help="with --calls: media.denoise (Asterisk's DENOISE)")
     args = parser.parse_args()
     global WIRE
     WIRE = codec_for(args.wire)
@@ -402,7 +403,8 @@ async def main() -> None:
         if not args.only_calls:
             results += await run_cases(agent, cases, args)
         if args.calls:
-            called = await run_calls(business, agent, random.Random(7).sample(cases, min(args.calls, len(cases))))
+            sample = random.Random(7).sample(cases, min(args.calls, len(cases)))
+            called = await run_calls(business, agent, sample, denoise=args.denoise)
             calls_results.extend(called)
     if calls_results:
         print(f"\nthrough Asterisk + sipp ({len(calls_results)} calls):")
@@ -413,7 +415,7 @@ async def main() -> None:
         print(report(results, args.verbose))
 
 
-async def run_calls(business: Business, agent: Agent, cases: list[Case]) -> list[Result]:
+async def run_calls(business: Business, agent: Agent, cases: list[Case], denoise: bool = False) -> list[Result]:
     """The same cases as real calls: sipp -> a private Asterisk -> the bridge service; each
     outcome read back from the call record (the transfer, or the turn's words)."""
     from bridge.app.service import BridgeService
@@ -427,6 +429,7 @@ async def run_calls(business: Business, agent: Agent, cases: list[Case]) -> list
     raw["personas"] = business.config.model_dump(mode="json")["personas"]
     raw["routing"] = business.config.model_dump(mode="json")["routing"]
     raw["routing"]["messages_dir"] = str(workdir / "messages")
+    raw["media"]["denoise"] = denoise
     results = []
     try:
         service = BridgeService(parse_config(raw), None, agent)

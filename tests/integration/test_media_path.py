@@ -150,3 +150,34 @@ async def test_concurrent_calls_and_a_stray_sender(asterisk: AsteriskInstance, w
         assert all(r.media["packets_in"] >= 80 for r in records), [r.media for r in records]
         assert sum(r.media["foreign"] for r in records) == 4
         await assert_nothing_left(asterisk, service)
+
+
+async def test_media_denoise_turns_asterisks_noise_suppression_on_for_the_caller(
+    asterisk: AsteriskInstance, workdir: Path
+) -> None:
+    """media.denoise: steady hiss from the caller reaches our leg much quieter (speex DENOISE(rx))."""
+    import numpy as np
+
+    ulaw = codec_for("ulaw")
+    hiss = np.random.default_rng(3).normal(0, 2000, ulaw.sample_rate * 4).astype(np.int16).tobytes()
+    path = workdir / "hiss.pcap"
+    write_rtp_pcap(path, hiss, ulaw)
+    heard_level = {}
+    for denoise in (False, True):
+        pipelines: list[RecordingEcho] = []
+
+        def make_pipeline(persona: str) -> RecordingEcho:
+            pipelines.append(RecordingEcho())
+            return pipelines[-1]
+
+        async with running_bridge(asterisk, make_pipeline, overrides={"media": {"denoise": denoise}}) as service:
+            caller = SippCaller(workdir, ("127.0.0.1", asterisk.settings.sip_port), path, hold_ms=4500)
+            result = await caller.run(timeout=30)
+            assert result.successful_calls == 1, result.output
+            await wait_for_finished_calls(service, 1)
+        (pipeline,) = pipelines
+        heard = b"".join(pipeline.heard)
+        last_second = heard[-ulaw.sample_rate * 2 * 2 : -ulaw.sample_rate * 2]  # the hiss, adapted to
+        heard_level[denoise] = level(last_second)
+    assert heard_level[False] > 1000, heard_level  # the hiss itself got through
+    assert heard_level[True] < heard_level[False] / 2, heard_level
