@@ -163,13 +163,14 @@ async def test_media_denoise_turns_asterisks_noise_suppression_on_for_the_caller
     path = workdir / "hiss.pcap"
     write_rtp_pcap(path, hiss, ulaw)
     heard_level = {}
+    pipelines: list[RecordingEcho] = []
+
+    def make_pipeline(persona: str) -> RecordingEcho:
+        pipelines.append(RecordingEcho())
+        return pipelines[-1]
+
     for denoise in (False, True):
-        pipelines: list[RecordingEcho] = []
-
-        def make_pipeline(persona: str) -> RecordingEcho:
-            pipelines.append(RecordingEcho())
-            return pipelines[-1]
-
+        pipelines.clear()
         async with running_bridge(asterisk, make_pipeline, overrides={"media": {"denoise": denoise}}) as service:
             caller = SippCaller(workdir, ("127.0.0.1", asterisk.settings.sip_port), path, hold_ms=4500)
             result = await caller.run(timeout=30)
