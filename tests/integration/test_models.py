@@ -30,7 +30,8 @@ def test_bridge_models_verifies_the_packaged_models(capsys: pytest.CaptureFixtur
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert "stt: whisper:" in out and "llm: llama_cpp:" in out and "tts: piper:" in out
-    assert out.count(": OK") == 3
+    assert "turn: smart_turn:" in out and "smart-turn-v3.2-cpu.onnx" in out  # fetched for turn.detector
+    assert out.count(": OK") == 4
 
 
 def test_bridge_models_names_a_broken_model_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
