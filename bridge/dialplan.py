@@ -27,6 +27,8 @@ APP_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 APP_NAME_PATTERN = f"^{APP_NAME.pattern}$"
 APP_NAME_RULE = "letters, digits, '_', '.' and '-' only"
 APPS_GLOBAL = "BRIDGE_APPS"
+# What a call handed over to the dialplan carries back: `declined`, `failed`, or a transfer's kind.
+RESULT_VARIABLE = "BRIDGE_RESULT"
 
 DeclineResult = Literal["declined", "failed"]
 DECLINED: DeclineResult = "declined"

@@ -31,10 +31,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bridge.app.call_story import voice_to_voice_ms
 from bridge.media.codecs import codec_for
 from bridge.pbx.instance import AsteriskInstance
 from bridge.storage.calls import CallStore
+from bridge.web.call_story import voice_to_voice_ms
 from tests.integration.test_media_path import caller_pcap
 from tests.support.bridge_process import echo_config
 from tests.support.cluster import Cluster, ClusterNode, NodeConfig, echo_node, running_cluster

@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import os
 import resource
-import socket
 import sys
 import tempfile
 import time
@@ -30,13 +29,8 @@ from bridge.media.codecs import codec_for
 from bridge.pbx.instance import AsteriskInstance, AsteriskSettings
 from tests.support.audio import tone
 from tests.support.pcap import write_rtp_pcap
-from tests.support.sipp import SippCaller, free_udp_port
-
-
-def free_tcp_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.servers import free_tcp_port, free_udp_port
+from tests.support.sipp import SippCaller
 
 
 def process_cpu_seconds(pid: int) -> float:

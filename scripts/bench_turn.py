@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 
-from bridge.agent_config import TurnConfig
 from bridge.config import parse_config
+from bridge.config.agent import TurnConfig
 from bridge.conversation.endpointing import FRAME_MS, Endpointer, EndpointSettings, Signal
 from bridge.conversation.loading import voice_detector_factory
 from bridge.conversation.turn_judge import verdict

@@ -33,10 +33,11 @@ from bridge.conversation.loading import load_agent
 from bridge.logs import configure_logging
 from bridge.media.resample import resample_pcm16
 from bridge.pbx.instance import AsteriskInstance
-from scripts.bench_media import bench_config, free_tcp_port, start_private_asterisk
+from scripts.bench_media import bench_config, start_private_asterisk
 from scripts.bench_voice import QUESTIONS, stage_medians, stats_ms
 from tests.integration.conftest import wait_for_finished_calls
 from tests.support.browser import TAP_RATE, BrowserPhone, write_wav
+from tests.support.servers import free_tcp_port
 from tests.support.speech import caller_says, silence
 
 MIC_RATE = 48000

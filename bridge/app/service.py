@@ -16,14 +16,8 @@ import structlog
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
-from bridge.app.api import build_api, start_api
-from bridge.app.call import CallRecord
-from bridge.app.dashboard import Dashboard
-from bridge.app.metrics import BridgeMetrics
-from bridge.app.outbound import OutboundDialer
+from bridge.app.pipelines import pipeline_factory
 from bridge.app.reload import live_part, restart_only_changes
-from bridge.app.stasis import StasisApplication
-from bridge.app.webphone import add_phone_routes
 from bridge.ari.client import AriClient, AriError
 from bridge.ari.events import AriEventStream
 from bridge.config import BridgeConfig, ConfigError
@@ -31,8 +25,7 @@ from bridge.conversation.agent import Agent
 from bridge.dialplan import APPS_GLOBAL
 from bridge.logs import redacted_url
 from bridge.media.clock import MediaClock
-from bridge.pipelines.base import MediaPipeline
-from bridge.pipelines.factory import PipelineFactory, pipeline_factory
+from bridge.pipelines.base import MediaPipeline, PipelineFactory
 from bridge.routing.messages import forget_message, forget_messages_before
 from bridge.routing.queues import QueueMonitor
 from bridge.routing.services import RoutingServices
@@ -41,6 +34,13 @@ from bridge.routing.webhooks import Webhooks
 from bridge.speech.workers import Supervised
 from bridge.storage.calls import CallStore
 from bridge.storage.writer import RecordWriter
+from bridge.telephony.outbound import OutboundDialer
+from bridge.telephony.record import CallRecord
+from bridge.telephony.stasis import StasisApplication
+from bridge.web.api import build_api, start_api
+from bridge.web.dashboard import Dashboard
+from bridge.web.metrics import BridgeMetrics
+from bridge.web.webphone import PhoneCall, add_phone_routes
 
 log = structlog.get_logger(__name__)
 
@@ -183,7 +183,7 @@ class BridgeService:
             )
             phone = None
             if self.config.webphone.enabled:
-                phone = functools.partial(add_phone_routes, config=self.config.webphone, find_call=self.app.client_call)
+                phone = functools.partial(add_phone_routes, config=self.config.webphone, find_call=self.phone_call)
             api = build_api(self.config.api, self.dialer, self.health, self.metrics.render, dashboard, phone)
             self._api = await start_api(api, self.config.api)
 
@@ -328,6 +328,15 @@ class BridgeService:
             }
             for call in list(self.app.calls.values())
         ]
+
+    def phone_call(self, session: str) -> PhoneCall | None:
+        """The web phone's call with this session id, as the page may see it (for the web phone)."""
+        call, record = self.app.client_call(session)
+        if call is not None:
+            return PhoneCall(call.record, call.pipeline.report(), live=True)
+        if record is not None:
+            return PhoneCall(record, record.conversation, live=False)
+        return None
 
     def _observe(self, record: CallRecord) -> None:
         """Count each call once (a record is announced again when AMI reports on a hand-over)."""

@@ -142,6 +142,13 @@ class AriClient:
             return False
         return True
 
+    async def endpoint_known(self, technology: str, resource: str) -> bool | None:
+        """endpoint_exists, or None when Asterisk could not be asked (routing.validation's question)."""
+        try:
+            return await self.endpoint_exists(technology, resource)
+        except AriError:
+            return None
+
     async def global_variable(self, variable: str) -> str:
         result: Json = await self.request("GET", "/asterisk/variable", variable=variable)
         return str(result.get("value", ""))

@@ -16,7 +16,7 @@ from typing import Protocol
 import numpy as np
 import structlog
 
-from bridge.agent_config import ConversationConfig, PersonaConfig, TurnConfig
+from bridge.config.agent import ConversationConfig, PersonaConfig, TurnConfig
 from bridge.conversation.grounding import GroundedAnswer, Grounding
 from bridge.conversation.prompt import DEMONSTRATION_QUESTIONS, TurnPrompt, build_prompt, hearing_hints
 from bridge.routing.desk import fixed_phrases

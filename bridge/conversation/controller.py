@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import structlog
 
+from bridge.config.routing import ELSEWHERE, MESSAGE
 from bridge.conversation.agent import Agent
 from bridge.conversation.deadlines import next_within, stalled_after
 from bridge.conversation.echo_guard import EchoGuard
@@ -34,7 +35,6 @@ from bridge.pipelines.base import CallControl
 from bridge.routing.desk import Action, Confirm, FrontDesk, Goodbye, MessageTaken, RecordMessage, Refuse, Transfer
 from bridge.routing.messages import CallerMessage
 from bridge.routing.webhooks import Webhooks
-from bridge.routing_config import ELSEWHERE, MESSAGE
 from bridge.speech.llm import ANSWER, ChatMessage
 from bridge.speech.stt import FEED_BATCH_FRAMES, Transcriber
 

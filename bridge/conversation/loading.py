@@ -12,8 +12,8 @@ from pathlib import Path
 
 import structlog
 
-from bridge.agent_config import LlmConfig, SttConfig, TtsConfig, TurnConfig, VadConfig
 from bridge.config import BridgeConfig
+from bridge.config.agent import LlmConfig, SttConfig, TtsConfig, TurnConfig, VadConfig
 from bridge.conversation.agent import Agent, TurnModel, VoiceDetector
 from bridge.models.assembly import PACKAGED_LLMS, Progress, assemble
 from bridge.models.paths import models_dir

@@ -15,8 +15,8 @@ import re
 from dataclasses import dataclass
 from itertools import zip_longest
 
-from bridge.agent_config import PersonaConfig
-from bridge.routing_config import ELSEWHERE, GOODBYE, MESSAGE, RoutingConfig
+from bridge.config.agent import PersonaConfig
+from bridge.config.routing import ELSEWHERE, GOODBYE, MESSAGE, RoutingConfig
 from bridge.speech.llm import ANSWER, ChatMessage, answer_prefix
 
 # Business-neutral turns that teach the labels every business has (targets bring their own).

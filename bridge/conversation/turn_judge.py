@@ -12,7 +12,7 @@ import asyncio
 import numpy as np
 import structlog
 
-from bridge.agent_config import TurnConfig
+from bridge.config.agent import TurnConfig
 from bridge.conversation.agent import TurnModel
 from bridge.media.resample import resample_pcm16
 from bridge.speech.turn_model import SAMPLE_RATE, WINDOW_SECONDS

@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from bridge.agent_config import PersonaConfig
+from bridge.config.agent import PersonaConfig
+from bridge.config.routing import GOODBYE
 from bridge.conversation.grounding import GroundedAnswer, Grounding
 from bridge.conversation.prompt import TurnPrompt
 from bridge.conversation.turns import Turn
 from bridge.routing.desk import Action, FrontDesk, Goodbye
 from bridge.routing.intents import normalise, says_goodbye
-from bridge.routing_config import GOODBYE
 from bridge.speech.llm import ANSWER, ChatMessage, LabelScores, LanguageModel
 
 log = structlog.get_logger(__name__)

@@ -14,11 +14,12 @@ from typing import Protocol
 
 import structlog
 
+from bridge.media.codecs import FRAME_MS
 from bridge.media.stats import SampleWindow
 
 log = structlog.get_logger(__name__)
 
-FRAME_SECONDS = 0.020
+FRAME_SECONDS = FRAME_MS / 1000
 # After a stall longer than this, the clock re-anchors instead of bursting the backlog out.
 _MAX_CATCH_UP_TICKS = 5
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import cast
 
-from bridge.media.clock import MediaClock
+from bridge.media.clock import FRAME_SECONDS, MediaClock
 from bridge.media.codecs import COMFORT_NOISE_PAYLOAD_TYPE, Codec
 from bridge.media.jitter import JitterBuffer
 from bridge.media.playout import PlayoutQueue
@@ -151,7 +151,7 @@ class RtpSession(asyncio.DatagramProtocol):
             self.stats.send_errors += 1
             return
         if self._last_send is not None:
-            self.stats.send_interval_error.add(abs(now - self._last_send - 0.020))
+            self.stats.send_interval_error.add(abs(now - self._last_send - FRAME_SECONDS))
         self._last_send = now
         self.stats.packets_out += 1
 

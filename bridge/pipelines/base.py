@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -37,10 +38,10 @@ class CallControl(Protocol):
         """Play keypad tones to the far end (e.g. to steer another system's IVR)."""
 
     def hang_up(self, reason: str) -> None:
-        """End the call (after the pipeline has said goodbye)."""
+        """End the call (after the pipeline has said goodbye): every leg is hung up."""
 
-    def hand_over(self, reason: str) -> None:
-        """Leave Stasis to the dialplan with BRIDGE_RESULT set, e.g. to reach a human queue."""
+    def hand_over(self, result: str) -> None:
+        """Give the caller to the dialplan with BRIDGE_RESULT=`result`, e.g. to reach a human queue."""
 
 
 class MediaPipeline(Protocol):
@@ -58,3 +59,7 @@ class MediaPipeline(Protocol):
 
     def report(self) -> dict[str, Any]:
         """What the pipeline wants kept in the call record (transcript, turns, latencies)."""
+
+
+# Builds each new call's pipeline for the persona the call asked for.
+PipelineFactory = Callable[[str], MediaPipeline]

@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
+from bridge.config.routing import ELSEWHERE, GOODBYE, MESSAGE, RoutingConfig
 from bridge.routing.intents import (
     IntentRules,
     RouteMatch,
@@ -23,7 +24,6 @@ from bridge.routing.intents import (
     says_goodbye,
 )
 from bridge.routing.queues import QueueStats
-from bridge.routing_config import ELSEWHERE, GOODBYE, MESSAGE, RoutingConfig
 from bridge.speech.llm import ANSWER, LabelScores
 
 SUMMARY_CHARS = 250

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bridge.routing_config import TransferTarget
+from bridge.config.routing import TransferTarget
 
 _GOODBYE = re.compile(r"\b(good ?bye|bye(?: bye)?|that'?s all)\b[.!]*$", re.IGNORECASE)
 _MESSAGE = re.compile(r"\b(message|voicemail|call me back|callback|call back)\b")

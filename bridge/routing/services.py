@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bridge.config.routing import RoutingConfig
 from bridge.routing.desk import FrontDesk
 from bridge.routing.intents import IntentRules
 from bridge.routing.messages import MessageBox
 from bridge.routing.queues import QueueMonitor
 from bridge.routing.webhooks import Webhooks
-from bridge.routing_config import RoutingConfig
 
 
 @dataclass

@@ -7,16 +7,25 @@ ARI down), the target is reported as unverified and the bridge starts anyway.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import structlog
 
-from bridge.ari.client import AriClient, AriError
+from bridge.config.routing import RoutingConfig
 from bridge.routing.queues import QueueMonitor
-from bridge.routing_config import RoutingConfig
 
 log = structlog.get_logger(__name__)
 
 
-async def missing_targets(routing: RoutingConfig, ari: AriClient, queues: QueueMonitor | None) -> list[str]:
+class EndpointDirectory(Protocol):
+    """Whether Asterisk has a SIP/IAX endpoint: all routing needs of ARI (the ARI client is one)."""
+
+    async def endpoint_known(self, technology: str, resource: str) -> bool | None:
+        """True or False as Asterisk answered; None when it could not be asked."""
+        ...
+
+
+async def missing_targets(routing: RoutingConfig, ari: EndpointDirectory, queues: QueueMonitor | None) -> list[str]:
     """One line per target Asterisk says does not exist, naming the config key and the fix."""
     problems: list[str] = []
     unverified: list[str] = []
@@ -38,9 +47,8 @@ async def missing_targets(routing: RoutingConfig, ari: AriClient, queues: QueueM
             if technology.upper() not in ("PJSIP", "SIP", "IAX2"):
                 unverified.append(name)
                 continue
-            try:
-                exists = await ari.endpoint_exists(technology.upper(), endpoint)
-            except AriError:
+            exists = await ari.endpoint_known(technology.upper(), endpoint)
+            if exists is None:
                 unverified.append(name)
                 continue
             if not exists:

@@ -12,14 +12,14 @@ since hook URLs often carry a token.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import aiohttp
 import structlog
 
+from bridge.background import BackgroundTasks
+from bridge.config.routing import WebhookConfig
 from bridge.logs import url_host
-from bridge.routing_config import WebhookConfig
 
 log = structlog.get_logger(__name__)
 
@@ -28,7 +28,7 @@ class Webhooks:
     def __init__(self, config: WebhookConfig) -> None:
         self.config = config
         self._session: aiohttp.ClientSession | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: BackgroundTasks[None] = BackgroundTasks()
 
     @property
     def enabled(self) -> bool:
@@ -60,9 +60,7 @@ class Webhooks:
         """Send the finished call's record in the background."""
         if self.config.post_call_url is None:
             return
-        task = asyncio.get_running_loop().create_task(self._post(self.config.post_call_url, record))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.start(self._post(self.config.post_call_url, record))
 
     async def _post(self, url: str, record: dict[str, Any]) -> None:
         try:
@@ -74,8 +72,7 @@ class Webhooks:
             )
 
     async def close(self) -> None:
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.wait()
         if self._session is not None:
             await self._session.close()
 

@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import dataclasses
 import random
-import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,9 @@ from bridge.config import parse_config
 from bridge.conversation.agent import Agent
 from bridge.conversation.loading import load_agent
 from bridge.pbx.instance import AsteriskInstance, AsteriskSettings
-from bridge.pipelines.factory import PipelineFactory
+from bridge.pipelines.base import PipelineFactory
 from bridge.routing.services import RoutingServices
+from tests.support.servers import free_tcp_port, free_udp_port
 
 # Test-only dialplan, included by the shipped extensions.conf (#tryinclude extensions_custom.conf).
 TEST_DIALPLAN = """
@@ -44,20 +44,14 @@ exten => wait-sales,1,Answer()
 """
 
 
-def _free_port(kind: int) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def private_settings(**overrides: Any) -> AsteriskSettings:
     """Settings for a private test Asterisk: free ports, random passwords, its own RTP range."""
     rtp_start = random.randrange(20000, 30000, 1000)
     settings = AsteriskSettings(
-        sip_port=_free_port(socket.SOCK_DGRAM),
-        http_port=_free_port(socket.SOCK_STREAM),
-        ami_port=_free_port(socket.SOCK_STREAM),
-        https_port=_free_port(socket.SOCK_STREAM),
+        sip_port=free_udp_port(),
+        http_port=free_tcp_port(),
+        ami_port=free_tcp_port(),
+        https_port=free_tcp_port(),
         webphone_password=f"web-{random.getrandbits(32):x}",
         rtp_start=rtp_start,
         rtp_end=rtp_start + 999,
@@ -75,7 +69,7 @@ def asterisk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AsteriskInsta
     instance.etc_dir.mkdir(parents=True, exist_ok=True)
     (instance.etc_dir / "extensions_custom.conf").write_text(TEST_DIALPLAN)
     # A staff phone at a fixed address (a sipp phone in the tests), so queues see it as reachable.
-    phone_port = _free_port(socket.SOCK_DGRAM)
+    phone_port = free_udp_port()
     settings.extra["TEST_PHONE_PORT"] = str(phone_port)
     (instance.etc_dir / "pjsip_custom.conf").write_text(
         "[queue-phone](staff-phone)\naors = queue-phone\nauth = queue-phone-auth\n"

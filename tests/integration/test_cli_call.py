@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from bridge.commands.call import TEST_CALLER, run_test_call
 from bridge.conversation.agent import Agent
 from bridge.pbx.instance import AsteriskInstance
-from bridge.test_call import TEST_CALLER, run_test_call
 from tests.integration.conftest import running_bridge
 
 pytestmark = pytest.mark.integration

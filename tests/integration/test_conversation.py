@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from bridge.app.call import CallRecord
 from bridge.conversation.agent import Agent
 from bridge.media.codecs import codec_for, rms
 from bridge.pbx.instance import AsteriskInstance
 from bridge.speech.llm import ChatMessage, LabelScores
 from bridge.speech.stt import RecognitionStream, SpeechRecognizer
 from bridge.speech.workers import ModelWorker, Supervised
+from bridge.telephony.record import CallRecord
 from tests.integration.conftest import running_bridge, wait_for_finished_calls
 from tests.integration.test_faults import until
 from tests.integration.test_routing_fallback import wait_for_queue_caller
@@ -218,7 +218,7 @@ async def test_smart_turn_judges_the_callers_pause_in_a_real_call(
 ) -> None:
     """turn.detector = "smart_turn": the real model judges the real call's audio at the pause, its
     verdict is in the turn record, and the caller is answered."""
-    from bridge.agent_config import TurnConfig
+    from bridge.config.agent import TurnConfig
     from bridge.conversation.loading import load_turn_model
 
     settings = TurnConfig(detector="smart_turn")

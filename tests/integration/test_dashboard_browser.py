@@ -21,10 +21,11 @@ from playwright.async_api import async_playwright
 
 from bridge.conversation.agent import Agent
 from bridge.pbx.instance import AsteriskInstance
-from tests.integration.conftest import _free_port, running_bridge, wait_for_finished_calls
+from tests.integration.conftest import running_bridge, wait_for_finished_calls
 from tests.integration.test_media_path import caller_pcap
 from tests.integration.test_routing import place_call
 from tests.support.browser import CHROMIUM, QUIET_FLAGS
+from tests.support.servers import free_port as _free_port
 from tests.support.sipp import SippCaller
 from tests.support.speech import caller_says, silence
 

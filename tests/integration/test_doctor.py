@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
+from bridge.commands.doctor import diagnose
 from bridge.config import parse_config
-from bridge.doctor import diagnose
 from bridge.pbx.instance import AsteriskInstance
-from tests.integration.conftest import _free_port, bridge_config
+from tests.integration.conftest import bridge_config
+from tests.support.servers import free_port as _free_port
 
 pytestmark = pytest.mark.integration
 

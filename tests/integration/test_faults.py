@@ -15,12 +15,13 @@ import pytest
 from bridge.app.service import BridgeService
 from bridge.ari.client import AriClient
 from bridge.pbx.instance import AsteriskInstance, AsteriskSettings
-from tests.integration.conftest import _free_port, running_bridge, wait_for_finished_calls
+from tests.integration.conftest import running_bridge, wait_for_finished_calls
 from tests.integration.test_media_path import assert_nothing_left, caller_pcap
 from tests.integration.test_routing_fallback import wait_for_queue_caller
 from tests.support.audio import dominant_frequency
 from tests.support.bridge_process import echo_config, start_bridge
 from tests.support.capture import LoopbackCapture
+from tests.support.servers import free_port as _free_port
 from tests.support.sipp import SippCaller
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.wire import calls_on_wire

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from bridge.app.pipelines import pipeline_factory
 from bridge.app.service import BridgeService
 from bridge.config import parse_config
 from bridge.media.codecs import codec_for
 from bridge.pbx.instance import AsteriskInstance
 from bridge.pipelines.echo import EchoPipeline
-from bridge.pipelines.factory import pipeline_factory
 from tests.integration.conftest import running_bridge, wait_for_finished_calls
 from tests.support.audio import dominant_frequency, level, tone
 from tests.support.capture import LoopbackCapture

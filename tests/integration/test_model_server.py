@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from bridge.commands.doctor import check_model_server
 from bridge.config import parse_config
 from bridge.conversation.agent import Agent
-from bridge.doctor import check_model_server
 from bridge.pbx.instance import AsteriskInstance
 from bridge.speech.llm_openai import OpenAiCompatibleModel
 from tests.integration.conftest import running_bridge, wait_for_finished_calls

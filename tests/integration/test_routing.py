@@ -18,21 +18,22 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bridge.app.call import CallRecord
-from bridge.app.outbound import OutboundCall
 from bridge.app.service import BridgeService
 from bridge.ari.sanitize import channel_text
+from bridge.commands.dial import EXIT_NOT_ANSWERED
+from bridge.commands.dial import dial as place_call_via_api
 from bridge.config import ConfigError
+from bridge.config.ops import ApiConfig
 from bridge.conversation.agent import Agent
-from bridge.dial_client import EXIT_NOT_ANSWERED
-from bridge.dial_client import dial as place_call_via_api
 from bridge.media.codecs import codec_for
-from bridge.ops_config import ApiConfig
 from bridge.pbx.instance import AsteriskInstance
-from tests.integration.conftest import _free_port, running_bridge, wait_for_finished_calls
+from bridge.telephony.outbound import OutboundCall
+from bridge.telephony.record import CallRecord
+from tests.integration.conftest import running_bridge, wait_for_finished_calls
 from tests.integration.test_routing_fallback import wait_for_queue_caller
 from tests.support.capture import LoopbackCapture
 from tests.support.pcap import write_rtp_pcap
+from tests.support.servers import free_port as _free_port
 from tests.support.sipp import SippCaller, SippPhone, SippResult
 from tests.support.speech import caller_says, silence, similarity, transcribe, words
 from tests.support.wire import WireAudio, calls_on_wire

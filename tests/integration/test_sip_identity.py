@@ -22,9 +22,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.bridge_process import LogTail, start_bridge_up
-from tests.support.servers import free_tcp_port
+from tests.support.servers import free_tcp_port, free_udp_port
 from tests.support.sip_probe import invite
-from tests.support.sipp import free_udp_port
 
 pytestmark = pytest.mark.integration
 

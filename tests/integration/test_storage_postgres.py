@@ -15,10 +15,11 @@ import pytest
 
 from bridge.pbx.instance import AsteriskInstance
 from bridge.storage.calls import CallStore
-from tests.integration.conftest import _free_port, running_bridge, wait_for_finished_calls
+from tests.integration.conftest import running_bridge, wait_for_finished_calls
 from tests.integration.test_media_path import caller_pcap
 from tests.support.bridge_process import echo_config, start_bridge
 from tests.support.postgres import PrivatePostgres
+from tests.support.servers import free_port as _free_port
 from tests.support.sipp import SippCaller
 
 pytestmark = pytest.mark.integration

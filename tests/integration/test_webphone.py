@@ -21,8 +21,9 @@ from bridge.app.service import BridgeService
 from bridge.conversation.agent import Agent
 from bridge.media.resample import resample_pcm16
 from bridge.pbx.instance import AsteriskInstance
-from tests.integration.conftest import _free_port, running_bridge, wait_for_finished_calls
+from tests.integration.conftest import running_bridge, wait_for_finished_calls
 from tests.support.browser import TAP_RATE, BrowserPhone, write_wav
+from tests.support.servers import free_port as _free_port
 from tests.support.speech import caller_says, silence, similarity, transcribe, words
 
 pytestmark = pytest.mark.integration

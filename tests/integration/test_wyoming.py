@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from bridge.commands.doctor import check_wyoming
 from bridge.config import parse_config
 from bridge.conversation.agent import Agent
-from bridge.doctor import check_wyoming
 from bridge.pbx.instance import AsteriskInstance
 from bridge.speech.tts import Speaker
 from bridge.speech.workers import ModelWorker

@@ -20,7 +20,7 @@ from bridge.pbx.instance import AsteriskInstance
 from tests.integration.conftest import private_settings
 from tests.support.bridge_process import BridgeRun, echo_config
 from tests.support.kamailio import KamailioProxy
-from tests.support.sipp import free_udp_port
+from tests.support.servers import free_udp_port
 
 PROXY_HOST = "127.0.0.5"  # not the callers' 127.0.0.1: each node trusts this address alone as its trunk
 ECHO = 'kind = "echo"\n'

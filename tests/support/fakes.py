@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bridge.agent_config import DEFAULT_PERSONAS, ConversationConfig, PersonaConfig, TurnConfig
+from bridge.config.agent import DEFAULT_PERSONAS, ConversationConfig, PersonaConfig, TurnConfig
 from bridge.conversation.agent import Agent, TurnModel
 from bridge.media.codecs import rms
 from bridge.routing.services import RoutingServices

@@ -6,6 +6,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from bridge.media.clock import FRAME_SECONDS
 from bridge.media.codecs import Codec
 from bridge.media.rtp import RtpPacket, RtpParseError, parse_rtp
 
@@ -41,7 +42,7 @@ def write_rtp_pcap(
     """
     frame = codec.pcm_frame_bytes
     encode = codec.encoder()
-    presses = {round(at / 0.020): digit for at, digit in (dtmf or {}).items()}
+    presses = {round(at / FRAME_SECONDS): digit for at, digit in (dtmf or {}).items()}
     packets = []
     event: tuple[str, int, int] | None = None  # digit, first frame, timestamp
     for index, start in enumerate(range(0, len(pcm) - frame + 1, frame)):
@@ -58,7 +59,7 @@ def write_rtp_pcap(
         else:
             payload = encode(pcm[start : start + frame])
             rtp = RtpPacket(codec.payload_type, index, timestamp, 0x1234ABCD, payload, index == 0)
-        packets.append((index * 0.020, _udp_frame(rtp.to_bytes(), src_port, dst_port)))
+        packets.append((index * FRAME_SECONDS, _udp_frame(rtp.to_bytes(), src_port, dst_port)))
     with path.open("wb") as out:
         out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, _LINKTYPE_ETHERNET))
         for when, data in packets:

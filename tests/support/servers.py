@@ -1,4 +1,4 @@
-"""Model servers as real processes for the tests: start one, wait until it answers, stop it."""
+"""Servers as real processes for the tests: a free port for one, start it, wait until it answers, stop it."""
 
 from __future__ import annotations
 
@@ -9,10 +9,20 @@ from collections.abc import Callable
 from pathlib import Path
 
 
-def free_tcp_port() -> int:
-    with socket.socket() as sock:
+def free_port(kind: socket.SocketKind = socket.SOCK_STREAM) -> int:
+    """A port on 127.0.0.1 that nothing uses now (the OS picks it; another process could take it
+    before the server binds it, which on a test machine does not happen in practice)."""
+    with socket.socket(socket.AF_INET, kind) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def free_tcp_port() -> int:
+    return free_port(socket.SOCK_STREAM)
+
+
+def free_udp_port() -> int:
+    return free_port(socket.SOCK_DGRAM)
 
 
 def start_server(

@@ -12,10 +12,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bridge.media.codecs import Codec, codec_for, rms
+from bridge.media.clock import FRAME_SECONDS
+from bridge.media.codecs import FRAME_MS, Codec, codec_for, rms
 from bridge.media.playout import PlayoutQueue
 from bridge.pipelines.base import CallInfo, MediaPipeline, TransferOutcome
 from bridge.routing.intents import RouteMatch
+
+FRAMES_PER_SECOND = 1000 // FRAME_MS
 
 
 @dataclass
@@ -55,8 +58,8 @@ class SimulatedCall:
         output = PlayoutQueue(frame_bytes)
         self.pipeline.start(self.codec, output, self)
         start = time.monotonic()
-        ticks = int(seconds * 50)
-        presses = {round(at * 50): digit for at, digit in self.keypad.items()}
+        ticks = int(seconds * FRAMES_PER_SECOND)
+        presses = {round(at * FRAMES_PER_SECOND): digit for at, digit in self.keypad.items()}
         for tick in range(ticks):
             if tick in presses:
                 self.pipeline.on_dtmf(presses[tick])
@@ -67,7 +70,7 @@ class SimulatedCall:
             self.heard.append(output.pop() or self.codec.silence())
             if self.ended or self.handed_over:
                 break
-            await asyncio.sleep(max(0.0, start + (tick + 1) * 0.02 - time.monotonic()))
+            await asyncio.sleep(max(0.0, start + (tick + 1) * FRAME_SECONDS - time.monotonic()))
         await self.pipeline.stop()
 
     def agent_audio(self) -> bytes:
@@ -79,11 +82,11 @@ class SimulatedCall:
         for index, frame in enumerate(self.heard):
             if rms(frame) < threshold:
                 continue
-            at = index * 0.02
+            at = index * FRAME_SECONDS
             if spans and at - spans[-1][1] <= 0.3:
-                spans[-1] = (spans[-1][0], at + 0.02)
+                spans[-1] = (spans[-1][0], at + FRAME_SECONDS)
             else:
-                spans.append((at, at + 0.02))
+                spans.append((at, at + FRAME_SECONDS))
         return spans
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.support.servers import free_udp_port
 
 _SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
@@ -173,12 +174,6 @@ def require_sipp() -> str:
     if path is None:
         raise RuntimeError("sipp not found: install Debian's sip-tester (scripts/test does this)")
     return path
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

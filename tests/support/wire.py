@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bridge.media.clock import FRAME_SECONDS
 from bridge.media.codecs import Codec, codec_for, rms
 from bridge.media.rtp import RtpParseError, parse_rtp
 from tests.support.pcap import UdpDatagram
@@ -65,9 +66,9 @@ def _spans(frames: list[tuple[float, bytes]], gap: float) -> list[tuple[float, f
         if rms(pcm) <= SILENT_RMS:
             continue
         if spans and at - spans[-1][1] <= gap:
-            spans[-1] = (spans[-1][0], at + 0.02)
+            spans[-1] = (spans[-1][0], at + FRAME_SECONDS)
         else:
-            spans.append((at, at + 0.02))
+            spans.append((at, at + FRAME_SECONDS))
     return spans
 
 

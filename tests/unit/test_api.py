@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from bridge.app.api import build_api
-from bridge.app.outbound import BadNumber, OutboundCall, OutboundDialer
 from bridge.config import ConfigError
-from bridge.ops_config import ApiConfig
-from bridge.routing_config import OutboundConfig
+from bridge.config.ops import ApiConfig
+from bridge.config.routing import OutboundConfig
+from bridge.telephony.outbound import BadNumber, OutboundCall, OutboundDialer
+from bridge.web.api import build_api
 
 
 class FakeDialer:
@@ -31,7 +31,7 @@ async def client_for(monkeypatch: pytest.MonkeyPatch, token: str | None) -> tupl
     if token:
         monkeypatch.setenv("TEST_API_TOKEN", token)
     dialer = FakeDialer()
-    app = build_api(ApiConfig(token_env="TEST_API_TOKEN"), dialer, lambda: {"ari": True})  # type: ignore[arg-type]
+    app = build_api(ApiConfig(token_env="TEST_API_TOKEN"), dialer, lambda: {"ari": True})
     client = TestClient(TestServer(app))
     await client.start_server()
     return client, dialer
@@ -70,7 +70,7 @@ async def test_outbound_calls_are_validated_and_queued(monkeypatch: pytest.Monke
 def test_api_beyond_loopback_needs_a_token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("BRIDGE_API_TOKEN", raising=False)
     with pytest.raises(ConfigError, match="BRIDGE_API_TOKEN"):
-        build_api(ApiConfig(bind="0.0.0.0"), FakeDialer(), dict)  # type: ignore[arg-type]
+        build_api(ApiConfig(bind="0.0.0.0"), FakeDialer(), dict)
 
 
 def test_only_numbers_reach_the_dial_string() -> None:
@@ -101,7 +101,7 @@ async def test_dns_rebinding_and_cross_site_writes_are_refused(monkeypatch: pyte
 
 
 def test_host_names_allowed() -> None:
-    from bridge.app.request_guard import allowed_host_names, host_name
+    from bridge.web.request_guard import allowed_host_names, host_name
 
     assert host_name("[::1]:8090") == "::1" and host_name("LocalHost:80") == "localhost"
     assert allowed_host_names("0.0.0.0", []) is None  # any name: the token protects it

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -12,12 +11,7 @@ from aiohttp.test_utils import TestServer
 from structlog.testing import capture_logs
 
 from bridge.ari.events import AriEventStream
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.servers import free_tcp_port
 
 
 async def run_until(stream: AriEventStream, handler: Any, condition: Any, timeout: float = 10) -> None:
@@ -38,7 +32,7 @@ async def ignore(event: dict[str, Any]) -> None:
 
 
 async def test_asterisk_down_is_reported_and_retried() -> None:
-    stream = AriEventStream(f"http://127.0.0.1:{closed_port()}", "u", "p", "app")
+    stream = AriEventStream(f"http://127.0.0.1:{free_tcp_port()}", "u", "p", "app")
     with capture_logs() as logs:
         await run_until(stream, ignore, lambda: sum(e["event"] == "ari.unreachable" for e in logs) >= 2)
     failure = next(e for e in logs if e["event"] == "ari.unreachable")

@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
-from bridge.app.call import CallSession, asterisk_rtp_address
-from bridge.app.stasis import StasisApplication
 from bridge.ari.client import AriError, AriNotFound
 from bridge.config import parse_config
+from bridge.config.routing import TransferTarget
 from bridge.media.clock import MediaClock
 from bridge.pipelines.echo import EchoPipeline
 from bridge.routing.intents import RouteMatch
-from bridge.routing_config import TransferTarget
+from bridge.telephony.call import CallSession, asterisk_rtp_address
+from bridge.telephony.stasis import StasisApplication
 
 
 class ScriptedAri:

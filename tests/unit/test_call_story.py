@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from bridge.app.call_story import conversation_lines, outcome
-from bridge.app.dashboard_pages import filters_form
-from bridge.app.history import HistoryFilter, HistoryRow, _row, hourly, to_csv
+from bridge.web.call_story import conversation_lines, outcome
+from bridge.web.dashboard_pages import filters_form
+from bridge.web.history import HistoryFilter, HistoryRow, _row, hourly, to_csv
 
 HANGUP = "caller:ChannelHangupRequest"
 TURN = {"caller": "hello", "agent": "Hi", "outcome": "answered", "at_s": 3.2, "latency_ms": {"first_frame_out": 600}}

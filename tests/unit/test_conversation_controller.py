@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from bridge.agent_config import TurnConfig
+from bridge.config.agent import TurnConfig
 from bridge.conversation.controller import Conversation
 from bridge.conversation.turns import STAGES
 from bridge.media.codecs import rms

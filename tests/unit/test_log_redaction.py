@@ -11,11 +11,11 @@ from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 from structlog.testing import capture_logs
 
+from bridge.commands.doctor import check_storage
 from bridge.config import parse_config
-from bridge.doctor import check_storage
+from bridge.config.routing import WebhookConfig
 from bridge.logs import redacted_url, url_host
 from bridge.routing.webhooks import Webhooks
-from bridge.routing_config import WebhookConfig
 from bridge.storage.calls import CallStore
 
 SECRET = "s3cr3t-T0K3N"

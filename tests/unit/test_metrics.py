@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bridge.app.call import CallRecord
-from bridge.app.metrics import BridgeMetrics, call_outcome, end_label
 from bridge.speech.workers import WorkerState
+from bridge.telephony.record import CallRecord
+from bridge.web.metrics import BridgeMetrics, call_outcome, end_label
 
 
 def test_a_finished_call_updates_the_counters_and_histograms() -> None:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from structlog.testing import capture_logs
 
+from bridge.config.routing import RoutingConfig
 from bridge.conversation.controller import Conversation
 from bridge.routing.services import RoutingServices
-from bridge.routing_config import RoutingConfig
 from tests.support.fakes import ScriptedLanguageModel, ToneSynthesizer, fake_agent, quiet, speech
 from tests.support.sim_call import SimulatedCall
 

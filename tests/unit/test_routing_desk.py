@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bridge.config import ConfigError, parse_config
+from bridge.config.routing import DEFAULT_TARGETS, RoutingConfig
 from bridge.routing.desk import (
     Action,
     Clarify,
@@ -25,7 +26,6 @@ from bridge.routing.desk import (
 from bridge.routing.intents import IntentRules, accepts, caller_name
 from bridge.routing.messages import CallerMessage, MessageBox
 from bridge.routing.queues import QueueStats, parse_queue_status
-from bridge.routing_config import DEFAULT_TARGETS, RoutingConfig
 from bridge.speech.llm import LabelScores
 
 

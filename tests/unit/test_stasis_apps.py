@@ -9,11 +9,11 @@ from typing import Any
 
 from structlog.testing import capture_logs
 
-from bridge.app.call import bridge_name
-from bridge.app.stasis import StasisApplication
 from bridge.config import parse_config
 from bridge.media.clock import MediaClock
 from bridge.pipelines.echo import EchoPipeline
+from bridge.telephony.call import bridge_name
+from bridge.telephony.stasis import StasisApplication
 
 
 @dataclass

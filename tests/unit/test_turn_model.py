@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bridge.agent_config import TurnConfig
+from bridge.config.agent import TurnConfig
 from bridge.conversation.turn_judge import verdict
 from bridge.speech.turn_model import MODEL_SHA256, SmartTurnModel, packaged_smart_turn
 from tests.support.audio import tone

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bridge.agent_config import DEFAULT_PERSONAS, PersonaConfig
+from bridge.config.agent import DEFAULT_PERSONAS, PersonaConfig
+from bridge.config.routing import RoutingConfig, TransferTarget
 from bridge.conversation.prompt import agent_turn, build_prompt, hearing_hints
-from bridge.routing_config import RoutingConfig, TransferTarget
 
 PERSONA = PersonaConfig(
     system_prompt="You are Alex at Northwind Fibre.",

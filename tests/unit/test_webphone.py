@@ -11,21 +11,21 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from bridge.app.api import build_api
-from bridge.app.call import CallRecord
-from bridge.app.webphone import WEB_ROOT, add_phone_routes
 from bridge.config import ConfigError, parse_config
-from bridge.ops_config import ApiConfig, WebphoneConfig
+from bridge.config.ops import ApiConfig, WebphoneConfig
 from bridge.pbx.certs import self_signed
+from bridge.telephony.record import CallRecord
+from bridge.web.api import build_api
+from bridge.web.webphone import WEB_ROOT, PhoneCall, add_phone_routes
 from tests.unit.test_api import FakeDialer
 
 SESSION = "0f8e3c1a-6b2d-4e5f-9a7b-1c2d3e4f5a6b"
 REPO = Path(__file__).resolve().parents[2]
 
 
-def finished_call(session: str) -> tuple[None, CallRecord | None]:
+def finished_call(session: str) -> PhoneCall | None:
     if session != SESSION:
-        return None, None
+        return None
     record = CallRecord("1.1", "webphone", "receptionist", "agent", caller_codec="opus", client_session=SESSION)
     record.end_reason = "caller:ChannelHangupRequest"
     record.conversation = {
@@ -33,7 +33,7 @@ def finished_call(session: str) -> tuple[None, CallRecord | None]:
         "turns": [{"caller": "Are you open?", "agent": "Yes.", "latency_ms": {"first_frame_out": 540}}],
         "errors": ["LlmError: internal detail"],
     }
-    return None, record
+    return PhoneCall(record, record.conversation, live=False)
 
 
 async def phone_client(monkeypatch: pytest.MonkeyPatch, **webphone: Any) -> TestClient[Any, Any]:
@@ -41,7 +41,7 @@ async def phone_client(monkeypatch: pytest.MonkeyPatch, **webphone: Any) -> Test
     config = WebphoneConfig(**webphone)
     app = build_api(
         ApiConfig(token_env="TEST_API_TOKEN"),
-        FakeDialer(),  # type: ignore[arg-type]
+        FakeDialer(),
         lambda: {"ari": True},
         phone=lambda app: add_phone_routes(app, config, finished_call),
     )

@@ -1,36 +1,36 @@
 """The Stasis application: routes ARI events to the call they belong to.
 
 Event handling is a dispatch and nothing more, so one slow or failing call can never hold up
-the event stream for the others; each call runs as its own task.
+the event stream for the others; each call runs as its own task. What happens after a
+reconnection is `telephony.reconcile`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import time
-import uuid
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import structlog
 
-from bridge.app.call import CallRecord, CallSession, bridge_name
 from bridge.ari.client import AriClient, AriError
+from bridge.background import BackgroundTasks
 from bridge.config import MediaConfig
 from bridge.dialplan import FAILED, DeclineResult, DialplanApps, listed_apps
 from bridge.media.clock import MediaClock
-from bridge.pipelines.factory import PipelineFactory
+from bridge.pipelines.base import PipelineFactory
 from bridge.routing.queues import QueueMonitor
+from bridge.telephony.call import CallSession
+from bridge.telephony.ending import hand_over_to_dialplan
+from bridge.telephony.reconcile import Reconciler
+from bridge.telephony.record import CLIENT_SESSION, CallRecord
 
 log = structlog.get_logger(__name__)
 
 _END_EVENTS = ("StasisEnd", "ChannelDestroyed", "ChannelHangupRequest")
-# The web phone's own call id (caller-chosen, so only ever used as a lookup key).
-CLIENT_SESSION = re.compile(r"[A-Za-z0-9-]{16,64}")
-BARRIER_SECONDS = 5.0
 
 
 class PendingDial(Protocol):
@@ -77,20 +77,17 @@ class StasisApplication:
         self.decline_result: DeclineResult = FAILED
         self._dialling: dict[str, PendingDial] = {}
         self.record_listeners: list[Callable[[CallRecord], None]] = []
-        self._barriers: dict[str, asyncio.Future[None]] = {}
-        self._housekeeping: set[asyncio.Task[None]] = set()
         self.calls: dict[str, CallSession] = {}
         self.finished: deque[CallRecord] = deque(maxlen=1000)
         self.call_finished = asyncio.Condition()
         self._by_channel: dict[str, CallSession] = {}
         self._media_waiters: dict[str, asyncio.Future[None]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: BackgroundTasks[None] = BackgroundTasks()
+        self._reconciler = Reconciler(ari, self.calls, self._owns)
 
     async def handle_event(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
-        if kind == "ChannelUserevent" and (barrier := self._barriers.pop(str(event.get("eventname")), None)):
-            if not barrier.done():
-                barrier.set_result(None)
+        if kind == "ChannelUserevent" and self._reconciler.barrier_arrived(str(event.get("eventname"))):
             return
         if kind == "ApplicationReplaced":
             log.error(
@@ -113,7 +110,7 @@ class StasisApplication:
                 dial.answered(self._start_call(channel, [dial.persona], direction="outbound"))
             elif channel_id not in self._by_channel:
                 if (refusal := self._refusal()) is not None:
-                    self._track(self._decline(channel, event.get("args") or [], refusal), f"decline-{channel_id}")
+                    self._tasks.start(self._decline(channel, event.get("args") or [], refusal), f"decline-{channel_id}")
                 else:
                     self._start_call(channel, event.get("args") or [])
         elif kind in _END_EVENTS and (dial := self._dialling.pop(channel_id, None)) is not None:
@@ -177,8 +174,7 @@ class StasisApplication:
         record.node = self.node
         log.warning("call.declined", call=record.channel_id, reason=reason, calls=len(self.calls), limit=self.max_calls)
         try:
-            await self.ari.set_variable(record.channel_id, "BRIDGE_RESULT", self.decline_result)
-            await self.ari.continue_in_dialplan(record.channel_id)
+            await hand_over_to_dialplan(self.ari, record.channel_id, self.decline_result)
         except AriError as error:
             record.error = str(error)
             log.warning("call.decline_failed", call=record.channel_id, error=str(error))
@@ -187,11 +183,6 @@ class StasisApplication:
         self._tell_listeners(record)
         async with self.call_finished:
             self.call_finished.notify_all()
-
-    def _track(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
-        task = asyncio.get_running_loop().create_task(coroutine, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     def _persona_for(self, args: list[str]) -> str:
         asked = args[0].strip() if args else ""
@@ -223,7 +214,7 @@ class StasisApplication:
         call.on_record_update = self._tell_listeners
         for channel_id in call.channel_ids:
             self._by_channel[channel_id] = call
-        self._track(self._run_call(call), f"call-{call.channel_id}")
+        self._tasks.start(self._run_call(call), f"call-{call.channel_id}")
         return call
 
     def client_call(self, session: str) -> tuple[CallSession | None, CallRecord | None]:
@@ -258,75 +249,11 @@ class StasisApplication:
 
     async def reconcile(self) -> None:
         """Called on each connection of the events socket; the work runs once the backlog is read."""
-        task = asyncio.get_running_loop().create_task(self._reconcile_after_backlog(), name="reconcile")
-        self._housekeeping.add(task)
-        task.add_done_callback(self._housekeeping.discard)
+        self._reconciler.start()
 
-    async def _reconcile_after_backlog(self) -> None:
-        """A user event we send comes back after every event queued before it: once it is here, a
-        channel in our app that no call owns really has no call (its StasisStart was not just late)."""
-        name = f"bridge-reconcile-{uuid.uuid4().hex}"
-        barrier: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._barriers[name] = barrier
-        try:
-            await self.ari.user_event(name)
-            await asyncio.wait_for(barrier, BARRIER_SECONDS)
-        except (AriError, TimeoutError) as error:
-            log.warning("stasis.reconcile_skipped", error=str(error) or type(error).__name__)
-            return
-        finally:
-            self._barriers.pop(name, None)
-        await self._reconcile()
-
-    async def _reconcile(self) -> None:
-        """Make our state and Asterisk's agree again.
-
-        While the socket was down we may have missed hang-ups: calls whose caller channel is gone
-        are ended. Channels in our Stasis app that no call owns were left by a bridge process
-        that died: callers go back to the dialplan (BRIDGE_RESULT=failed, so the human queue),
-        stray media channels are hung up, and our old bridges are destroyed.
-
-        Only our own app's channels and bridges named with our app's prefix are touched: other
-        bridges on the same Asterisk (another ari.app) keep their calls.
-        """
-        try:
-            present = {channel["id"] for channel in await self.ari.list_channels()}
-            in_app = await self.ari.application_channels()
-            bridges = await self.ari.list_bridges()
-        except AriError as error:
-            log.warning("stasis.reconcile_failed", error=str(error))
-            return
-        for call in list(self.calls.values()):
-            if call.channel_id not in present:
-                call.channel_gone(call.channel_id, "missing_after_reconnect")
-        orphans = [cid for cid in in_app if cid not in self._by_channel and cid not in self._media_waiters]
-        orphans = [cid for cid in orphans if cid not in self._dialling]
-        ours = {call.bridge_id for call in self.calls.values()}
-        prefix = bridge_name(self.ari.app, "")
-        stale = [b["id"] for b in bridges if str(b.get("name", "")).startswith(prefix) and b["id"] not in ours]
-        for channel_id in orphans:
-            await self._hand_back_orphan(channel_id)
-        for bridge_id in stale:
-            await self._quietly(self.ari.destroy_bridge(bridge_id))
-        if orphans or stale:
-            log.warning("stasis.orphans_recovered", channels=len(orphans), bridges=len(stale))
-        log.info("stasis.reconciled", app=self.ari.app, calls=len(self.calls), orphans=len(orphans), bridges=len(stale))
-
-    async def _hand_back_orphan(self, channel_id: str) -> None:
-        if channel_id.startswith("em-"):  # our externalMedia leg: its call is gone
-            await self._quietly(self.ari.hangup(channel_id))
-            return
-        try:
-            await self.ari.set_variable(channel_id, "BRIDGE_RESULT", "failed")
-            await self.ari.continue_in_dialplan(channel_id)
-        except AriError as error:
-            log.warning("stasis.orphan_hand_back_failed", channel=channel_id, error=str(error))
-
-    async def _quietly(self, operation: Any) -> None:
-        try:
-            await operation
-        except AriError as error:
-            log.info("stasis.cleanup_skipped", error=str(error))
+    def _owns(self, channel_id: str) -> bool:
+        """A call's leg, a media channel being set up, or an outbound call ringing."""
+        return channel_id in self._by_channel or channel_id in self._media_waiters or channel_id in self._dialling
 
     async def drain(self, grace: float) -> int:
         """Take no new calls; let calls in progress finish for up to `grace` seconds.
@@ -341,15 +268,13 @@ class StasisApplication:
         return len(self.calls)
 
     async def shutdown(self) -> None:
-        """Hand every call left back to the dialplan (its fallback queue), then wait for tear-down.
+        """Hand every call left over to the dialplan (its fallback queue), then wait for tear-down.
 
         A caller in the middle of a conversation reaches a person instead of being cut off.
         """
         self.accepting = False
-        for task in list(self._housekeeping):
-            task.cancel()
+        self._reconciler.cancel()
         for call in list(self.calls.values()):
             log.warning("call.handed_over_at_shutdown", call=call.channel_id)
             call.hand_over("failed")
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.wait()

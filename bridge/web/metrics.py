@@ -14,9 +14,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from bridge.app.call import CallRecord
-from bridge.app.call_story import OUTCOME_KINDS, OutcomeKind, outcome
 from bridge.speech.workers import WorkerState
+from bridge.telephony.ending import HANDED_OVER
+from bridge.telephony.record import CallRecord
+from bridge.web.call_story import OUTCOME_KINDS, OutcomeKind, outcome
 
 LATENCY_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0, 1.2, 1.5, 2.0, 3.0, 5.0)
 _DROPS = ("lost", "late", "malformed", "foreign", "wrong_payload_type", "wrong_size")
@@ -24,7 +25,7 @@ _DROPS = ("lost", "late", "malformed", "foreign", "wrong_payload_type", "wrong_s
 
 def end_label(end_reason: str) -> str:
     """Few label values: 'caller', 'media', 'caller_goodbye', 'handed_back_to_dialplan:queue', ..."""
-    if end_reason.startswith("handed_back_to_dialplan:"):
+    if end_reason.startswith(HANDED_OVER):
         return end_reason
     return end_reason.split(":", 1)[0] or "unknown"
 

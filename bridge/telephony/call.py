@@ -2,8 +2,9 @@
 
 The call owns everything it creates (bridge, externalMedia channel, RTP socket, pipeline) and
 removes all of it when either channel goes away, so nothing leaks whatever order events arrive in.
-If set-up fails, the caller is handed back to the dialplan with BRIDGE_RESULT=failed, where
-the shipped dialplan sends them to a human queue.
+If set-up fails, the caller is handed over to the dialplan with BRIDGE_RESULT=failed, where
+the shipped dialplan sends them to a human queue. The words for how a call ends are in
+`telephony.ending`; ringing an extension for a transfer is `telephony.transfer`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import ipaddress
 import socket
 import time
 import uuid
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -27,44 +27,14 @@ from bridge.media.session import RtpSession, open_rtp_session
 from bridge.pipelines.base import CallInfo, MediaPipeline, TransferOutcome
 from bridge.routing.intents import RouteMatch
 from bridge.routing.queues import QueueMonitor
+from bridge.telephony.ending import hand_over_to_dialplan, handed_over
+from bridge.telephony.record import CallRecord
+from bridge.telephony.transfer import ExtensionLegs
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
 log = structlog.get_logger(__name__)
-
-# Q.850 hang-up causes of a dialled leg, in the words the agent uses with the caller.
-_CAUSES: dict[int, TransferOutcome] = {17: "busy", 18: "no_answer", 19: "no_answer", 21: "busy"}
-
-
-@dataclass(slots=True)
-class CallRecord:
-    """What happened on a call, kept after it ends (for tests now, storage and dashboards later)."""
-
-    channel_id: str
-    caller: str
-    persona: str
-    called: str = ""
-    direction: str = "inbound"
-    started_at: float = field(default_factory=time.time)
-    answered: bool = False
-    media_connected: bool = False
-    ended_at: float | None = None
-    end_reason: str = ""
-    error: str = ""
-    media: dict[str, Any] = field(default_factory=dict)
-    conversation: dict[str, Any] = field(default_factory=dict)
-    transfer: dict[str, Any] = field(default_factory=dict)
-    recording: str = ""
-    handover_events: list[dict[str, str]] = field(default_factory=list)
-    # The caller's codec as Asterisk negotiated it (opus, ulaw, ...); Asterisk transcodes to ours.
-    caller_codec: str = ""
-    # Our externalMedia leg's codec (g722: the models hear 16 kHz; ulaw: 8 kHz).
-    media_format: str = ""
-    # Set by the web phone (SIP header X-Bridge-Session): lets the page follow its own call.
-    client_session: str = ""
-    # The bridge that took the call (storage.node): several nodes may write to one database.
-    node: str = ""
 
 
 class CallSession:
@@ -107,12 +77,8 @@ class CallSession:
         self.record.client_session = client_session
         self.record.node = node
         self.on_record_update: Callable[[CallRecord], None] | None = None
-        self._watch_channel = watch_channel
         self._record_calls = record_calls
         self._queues = queues
-        self._ring_seconds = ring_seconds
-        self._legs: dict[str, asyncio.Future[int]] = {}
-        self._connected_leg: str | None = None
         self.rtp: RtpSession | None = None
         self._expect_stasis_start = expect_stasis_start
         self._gone: set[str] = set()
@@ -120,8 +86,10 @@ class CallSession:
         self.finished = asyncio.Event()
         self._bridge_created = False
         self._media_requested = False
-        self._hand_over_reason: str | None = None
+        self._hand_over_result: str | None = None
         self._log = log.bind(call=self.channel_id)
+        watch = None if watch_channel is None else (lambda leg_id: watch_channel(leg_id, self))
+        self._transfer_legs = ExtensionLegs(ari, ring_seconds, expect_stasis_start, watch, self._log)
 
     @property
     def channel_ids(self) -> tuple[str, str]:
@@ -129,37 +97,37 @@ class CallSession:
 
     @property
     def leg_ids(self) -> tuple[str, ...]:
-        return tuple(self._legs)
+        return tuple(self._transfer_legs.legs)
 
     def channel_gone(self, channel_id: str, reason: str, cause: int = 0) -> None:
         """Either leg left Stasis or hung up: the call is over (unless it was a transfer attempt)."""
-        leg = self._legs.get(channel_id)
-        if leg is not None and not leg.done():
-            leg.set_result(cause)
-        if channel_id in self._legs and channel_id != self._connected_leg:
+        self._transfer_legs.gone(channel_id, cause)
+        connected = self._transfer_legs.connected
+        if channel_id in self._transfer_legs.legs and channel_id != connected:
             self._gone.add(channel_id)
             return
-        if channel_id == self.media_channel_id and self._connected_leg is not None:
+        if channel_id == self.media_channel_id and connected is not None:
             self._gone.add(channel_id)
             return  # we hung up our media leg on purpose: the caller now talks to the transfer target
         if channel_id not in self._gone:
             self._gone.add(channel_id)
             if not self.record.end_reason:
-                side = {self.channel_id: "caller", self._connected_leg: "transfer"}.get(channel_id, "media")
+                side = {self.channel_id: "caller", connected: "transfer"}.get(channel_id, "media")
                 self.record.end_reason = f"{side}:{reason}"
         self._ended.set()
 
-    def end(self, reason: str) -> None:
-        """End the call from our side (shutdown): both legs are hung up in tear-down."""
+    def hang_up(self, reason: str) -> None:
+        """CallControl: we end the call (goodbye said); every leg is hung up in tear-down."""
         self.record.end_reason = self.record.end_reason or reason
         self._ended.set()
 
-    def hang_up(self, reason: str) -> None:
-        """CallControl: the pipeline is done with the caller (goodbye said)."""
-        self.end(reason)
+    def hand_over(self, result: str) -> None:
+        """CallControl: give the caller to the dialplan (BRIDGE_RESULT=<result>), e.g. to a queue."""
+        self._hand_over_result = result
+        self._ended.set()
 
     def dtmf(self, channel_id: str, digit: str) -> None:
-        if channel_id == self.channel_id and self._connected_leg is None:
+        if channel_id == self.channel_id and self._transfer_legs.connected is None:
             self.pipeline.on_dtmf(digit)
 
     async def send_dtmf(self, digits: str) -> None:
@@ -175,7 +143,10 @@ class CallSession:
             for name, value in variables.items():  # the caller's words: cleaned before the dialplan sees them
                 await self.ari.set_variable(self.channel_id, name, channel_text(value))
             if target.kind == "extension":
-                outcome = await self._connect_extension(target.destination)
+                shown_as = caller_id(self.info.caller_name, self.info.caller_number)
+                outcome = await self._transfer_legs.connect(
+                    target.destination, shown_as, self.bridge_id, self.media_channel_id, self._quietly
+                )
             else:
                 await self.ari.set_variable(self.channel_id, "BRIDGE_TARGET", target.destination)
                 await self.ari.set_variable(self.channel_id, "BRIDGE_TARGET_NAME", route.name)
@@ -195,49 +166,17 @@ class CallSession:
         if self.finished.is_set() and self.on_record_update is not None:
             self.on_record_update(self.record)  # the call record was already stored: store it again
 
-    async def _connect_extension(self, endpoint: str) -> TransferOutcome:
-        """Ring the target while the caller stays with the agent; bridge them only once it answers."""
-        leg_id = f"tr-{uuid.uuid4().hex}"
-        answered = self._expect_stasis_start(leg_id)
-        hung_up: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._legs[leg_id] = hung_up
-        if self._watch_channel is not None:
-            self._watch_channel(leg_id, self)
-        shown_as = caller_id(self.info.caller_name, self.info.caller_number)
-        try:
-            await self.ari.originate(leg_id, endpoint, "transfer", self._ring_seconds, shown_as)
-        except AriError as error:
-            self._log.info("call.transfer_unavailable", endpoint=endpoint, error=str(error))
-            return "unavailable"
-        waiters: list[asyncio.Future[Any]] = [answered, hung_up]
-        await asyncio.wait(waiters, timeout=self._ring_seconds + 5, return_when=asyncio.FIRST_COMPLETED)
-        if hung_up.done() or not answered.done():
-            if not hung_up.done():
-                await self._quietly(self.ari.hangup(leg_id))
-                return "no_answer"
-            return _CAUSES.get(hung_up.result(), "unavailable")
-        self._connected_leg = leg_id
-        await self.ari.add_to_bridge(self.bridge_id, leg_id)
-        await self._quietly(self.ari.hangup(self.media_channel_id))
-        self._log.info("call.transferred", endpoint=endpoint, leg=leg_id)
-        return "answered"
-
-    def hand_over(self, reason: str) -> None:
-        """CallControl: give the caller back to the dialplan (BRIDGE_RESULT=<reason>), e.g. to a queue."""
-        self._hand_over_reason = reason
-        self._ended.set()
-
     async def run(self) -> CallRecord:
         self._log.info("call.start", caller=self.record.caller, persona=self.record.persona)
         try:
             await self._set_up()
             await self._ended.wait()
-            if self._hand_over_reason is not None:
-                await self._hand_back_to_dialplan(self._hand_over_reason)
+            if self._hand_over_result is not None:
+                await self._hand_over_to_dialplan(self._hand_over_result)
         except (AriError, OSError, TimeoutError) as error:
             self.record.error = str(error) or type(error).__name__
             self._log.error("call.setup_failed", error=self.record.error)
-            await self._hand_back_to_dialplan("failed")
+            await self._hand_over_to_dialplan("failed")
         finally:
             await self._tear_down()
         return self.record
@@ -305,14 +244,13 @@ class CallSession:
             return
         self.record.recording = f"{name}.wav"
 
-    async def _hand_back_to_dialplan(self, result: str) -> None:
+    async def _hand_over_to_dialplan(self, result: str) -> None:
         if self.channel_id in self._gone:
             return
         try:
-            await self.ari.set_variable(self.channel_id, "BRIDGE_RESULT", result)
-            await self.ari.continue_in_dialplan(self.channel_id)
+            await hand_over_to_dialplan(self.ari, self.channel_id, result)
             self._gone.add(self.channel_id)
-            self.record.end_reason = f"handed_back_to_dialplan:{result}"
+            self.record.end_reason = handed_over(result)
         except AriError as error:
             self._log.warning("call.hand_back_failed", error=str(error))
 
@@ -326,7 +264,7 @@ class CallSession:
             await self._quietly(self.ari.hangup(self.media_channel_id))
         if self.channel_id not in self._gone:
             await self._quietly(self.ari.hangup(self.channel_id))
-        for leg_id in self._legs:
+        for leg_id in self._transfer_legs.legs:
             if leg_id not in self._gone:
                 await self._quietly(self.ari.hangup(leg_id))
         if self._bridge_created:

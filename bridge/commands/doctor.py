@@ -188,7 +188,7 @@ async def check_ami_and_targets(config: BridgeConfig) -> list[Finding]:
 
 
 async def check_models(config: BridgeConfig, rehash: bool = False) -> list[Finding]:
-    from bridge.models.inventory import prepare_models
+    from bridge.commands.models import prepare_models
 
     try:
         files = await asyncio.to_thread(prepare_models, config.stt, config.llm, config.tts, config.turn, rehash)

@@ -17,7 +17,7 @@ from typing import Any
 
 from bridge.config import BridgeConfig, ConfigError
 from bridge.conversation.loading import load_synthesizer
-from bridge.routing.queues import AmiManager
+from bridge.routing.ami import AmiManager
 from bridge.speech.tts import Speaker
 from bridge.storage.calls import CallStore
 

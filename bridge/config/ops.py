@@ -7,16 +7,13 @@ import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from bridge.config.section import Section
 from bridge.models.paths import data_root
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ApiConfig(_Section):
+class ApiConfig(Section):
     """The bridge's own HTTP server: outbound-call API, dashboard, metrics and health."""
 
     enabled: bool = True
@@ -49,7 +46,7 @@ class ApiConfig(_Section):
         return os.environ.get(self.dashboard_password_env) or None
 
 
-class StorageConfig(_Section):
+class StorageConfig(Section):
     """Call records: SQLite by default; PostgreSQL for larger sites (url = 'postgresql://user@host/db')."""
 
     url: str | None = None
@@ -80,7 +77,7 @@ class StorageConfig(_Section):
         return self.node or socket.gethostname()[:64]
 
 
-class WebphoneConfig(_Section):
+class WebphoneConfig(Section):
     """The browser phone page (/phone on the API server): a WebRTC caller through Asterisk's WSS.
 
     The page only needs to know where Asterisk's secure WebSocket is and what to dial; the SIP

@@ -9,7 +9,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from bridge.ops_config import ApiConfig
+from bridge.config.ops import ApiConfig
 
 EXIT_NOT_ANSWERED = 1
 EXIT_UNREACHABLE = 3

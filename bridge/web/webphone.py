@@ -5,25 +5,37 @@ the browser straight to Asterisk (WSS, DTLS-SRTP); the bridge only serves the pa
 where Asterisk is, and answers its polls for the live transcript of its own call. The page
 names its call with a random id sent as the SIP header X-Bridge-Session, which the dialplan
 hands to the Stasis app; that id is the only key to the transcript, so it is unguessable.
+Whoever owns the calls hands in the lookup and what it finds as a `PhoneCall` view.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from bridge.app.call import CallRecord, CallSession
-from bridge.app.stasis import CLIENT_SESSION
-from bridge.ops_config import WebphoneConfig
+from bridge.config.ops import WebphoneConfig
+from bridge.telephony.record import CLIENT_SESSION, CallRecord
 
-WEB_ROOT = Path(__file__).resolve().parents[1] / "web"
+WEB_ROOT = Path(__file__).resolve().parent
 # Served without the API token: the page is public, the SIP password is what lets a caller in.
 PHONE_PATH = "/phone"
 
-CallLookup = Callable[[str], tuple[CallSession | None, CallRecord | None]]
+
+@dataclass(frozen=True, slots=True)
+class PhoneCall:
+    """The web phone's own call as the page may see it: in progress (`live`) or finished."""
+
+    record: CallRecord
+    # The conversation so far (a live call's pipeline report) or as it was stored at the end.
+    report: dict[str, Any]
+    live: bool
+
+
+CallLookup = Callable[[str], PhoneCall | None]
 
 
 def add_phone_routes(app: web.Application, config: WebphoneConfig, find_call: CallLookup) -> None:
@@ -37,11 +49,11 @@ def add_phone_routes(app: web.Application, config: WebphoneConfig, find_call: Ca
         session = request.match_info["session"]
         if not CLIENT_SESSION.fullmatch(session):
             return web.json_response({"error": "malformed session id"}, status=400)
-        call, record = find_call(session)
-        if call is not None:
+        call = find_call(session)
+        if call is not None and call.live:
             return web.json_response(_live(call), headers=_NO_CACHE)
-        if record is not None:
-            return web.json_response(_finished(record), headers=_NO_CACHE)
+        if call is not None:
+            return web.json_response(_finished(call.record), headers=_NO_CACHE)
         return web.json_response({"state": "unknown"}, status=404, headers=_NO_CACHE)
 
     app.router.add_get(PHONE_PATH, page)
@@ -53,10 +65,10 @@ def add_phone_routes(app: web.Application, config: WebphoneConfig, find_call: Ca
 _NO_CACHE = {"Cache-Control": "no-store"}
 
 
-def _live(call: CallSession) -> dict[str, Any]:
+def _live(call: PhoneCall) -> dict[str, Any]:
     return {
         "state": "connected" if call.record.media_connected else "connecting",
-        **_conversation(call.record, call.pipeline.report()),
+        **_conversation(call.record, call.report),
     }
 
 

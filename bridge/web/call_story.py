@@ -13,6 +13,8 @@ import statistics
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from bridge.telephony.ending import HANDED_OVER, handed_over
+
 OutcomeKind = Literal["answered", "transferred", "message", "refused", "declined", "failed", "abandoned"]
 OUTCOME_KINDS: tuple[OutcomeKind, ...] = (
     "answered", "transferred", "message", "refused", "declined", "failed", "abandoned",
@@ -52,9 +54,9 @@ def outcome(record: dict[str, Any]) -> Outcome:
     if ended_by == "message_taken" or conversation.get("message"):
         return Outcome("message", "message taken")
     if ended_by == "backend_error":
-        where = "handed to the fallback queue" if end.startswith("handed_back_to_dialplan") else "ended"
+        where = "handed to the fallback queue" if end.startswith(HANDED_OVER) else "ended"
         return Outcome("failed", f"{where}: a model failed")
-    if end.startswith("handed_back_to_dialplan:failed"):
+    if end.startswith(handed_over("failed")):
         cause = "bridge error" if record.get("error") else "bridge stopping or unavailable"
         return Outcome("failed", f"handed to the fallback queue: {cause}")
     refused = (conversation.get("routing") or {}).get("refused") or []

@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import hmac
 import ssl
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from typing import Any, Protocol
 
 import structlog
 from aiohttp import web
 
-from bridge.app.dashboard import Dashboard
-from bridge.app.outbound import BadNumber, OutboundDialer
-from bridge.app.request_guard import request_guard
-from bridge.app.webphone import PHONE_PATH
 from bridge.config import ConfigError
-from bridge.ops_config import ApiConfig
+from bridge.config.ops import ApiConfig
+from bridge.telephony.outbound import BadNumber, OutboundCall
+from bridge.web.dashboard import Dashboard
+from bridge.web.request_guard import request_guard
+from bridge.web.webphone import PHONE_PATH
 
 log = structlog.get_logger(__name__)
 
@@ -36,9 +36,23 @@ COOKIE_PATHS = ("/dashboard", "/login", "/logout")
 OWN_LOGIN_PATHS = (*COOKIE_PATHS, PHONE_PATH)
 
 
+class Dialer(Protocol):
+    """What the API asks of the outbound dialer: place a call, list calls and their results."""
+
+    @property
+    def app_personas(self) -> Collection[str]: ...
+
+    @property
+    def calls(self) -> Mapping[str, OutboundCall]: ...
+
+    def submit(self, number: str, persona: str | None = None, dtmf: str = "") -> OutboundCall:
+        """Queue a call; raises BadNumber at once for a number that cannot be dialled."""
+        ...
+
+
 def build_api(
     config: ApiConfig,
-    dialer: OutboundDialer,
+    dialer: Dialer,
     health: Callable[[], dict[str, Any]],
     metrics: Callable[[], bytes] = bytes,
     dashboard: Dashboard | None = None,

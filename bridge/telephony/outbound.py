@@ -18,16 +18,18 @@ from typing import Any, Literal
 
 import structlog
 
-from bridge.app.call import CallRecord, CallSession
-from bridge.app.stasis import StasisApplication
 from bridge.ari.client import AriClient, AriError
-from bridge.routing_config import OutboundConfig
+from bridge.background import BackgroundTasks
+from bridge.config.routing import OutboundConfig
+from bridge.telephony.call import CallSession
+from bridge.telephony.ending import Q850_UNANSWERED
+from bridge.telephony.record import CallRecord
+from bridge.telephony.stasis import StasisApplication
 
 log = structlog.get_logger(__name__)
 
 _NUMBER = re.compile(r"^\+?[0-9*#]{1,32}$")
 Status = Literal["queued", "ringing", "answered", "busy", "no_answer", "failed"]
-_CAUSE_STATUS: dict[int, Status] = {17: "busy", 21: "busy", 18: "no_answer", 19: "no_answer"}
 
 
 class BadNumber(ValueError):
@@ -98,7 +100,7 @@ class OutboundDialer:
         self.default_persona = config.default_persona or default_persona
         self.calls: dict[str, OutboundCall] = {}
         self._slots = asyncio.Semaphore(config.max_concurrent)
-        self._tasks: set[asyncio.Task[OutboundCall]] = set()
+        self._tasks: BackgroundTasks[OutboundCall] = BackgroundTasks()
 
     def reconfigure(self, config: OutboundConfig, default_persona: str, personas: Collection[str]) -> None:
         """A reloaded config: new calls use it (the number of slots is fixed until restart)."""
@@ -117,9 +119,7 @@ class OutboundDialer:
             raise BadNumber(f"dtmf {dtmf!r} may only hold digits, * and #")
         call = OutboundCall(f"out-{uuid.uuid4().hex[:16]}", number, persona or self.default_persona, dtmf)
         self.calls[call.id] = call
-        task = asyncio.get_running_loop().create_task(self._place(call), name=call.id)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.start(self._place(call), name=call.id)
         return call
 
     async def call(self, number: str, persona: str | None = None, dtmf: str = "") -> OutboundCall:
@@ -152,7 +152,7 @@ class OutboundDialer:
                 self.app.forget_dial(call.id)
             if isinstance(outcome, tuple):
                 cause, reason = outcome
-                self._finish(call, _CAUSE_STATUS.get(cause, "failed"), f"{reason} (cause {cause})")
+                self._finish(call, Q850_UNANSWERED.get(cause, "failed"), f"{reason} (cause {cause})")
                 return call
             call.status, call.answered_at = "answered", time.time()
             if call.dtmf:
@@ -171,7 +171,5 @@ class OutboundDialer:
         log.info("outbound.not_answered", id=call.id, status=status, reason=reason)
 
     async def shutdown(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.cancel()
+        await self._tasks.wait()

@@ -9,17 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+from bridge.config.section import Section
 
 WYOMING_URI = r"^tcp://[^/:]+:\d+$"
 
 
-class SttConfig(_Section):
+class SttConfig(Section):
     backend: Literal["whisper", "vosk", "wyoming"] = "whisper"
     # backend = "wyoming": a Wyoming STT server (wyoming-faster-whisper), tcp://host:port.
     uri: str | None = Field(default=None, pattern=WYOMING_URI)
@@ -46,7 +43,7 @@ class SttConfig(_Section):
         return self
 
 
-class LlmConfig(_Section):
+class LlmConfig(Section):
     backend: Literal["llama_cpp", "openai_http"] = "llama_cpp"
     model_path: Path | None = None
     # Which packaged GGUF when model_path is unset (README "Choosing the model" has the numbers).
@@ -70,7 +67,7 @@ class LlmConfig(_Section):
         return self
 
 
-class TtsConfig(_Section):
+class TtsConfig(Section):
     backend: Literal["piper", "coqui", "flite", "espeak-ng", "wyoming"] = "piper"
     # backend = "wyoming": a Wyoming TTS server (wyoming-piper), tcp://host:port; `voice` picks one.
     uri: str | None = Field(default=None, pattern=WYOMING_URI)
@@ -89,12 +86,12 @@ class TtsConfig(_Section):
         return self
 
 
-class VadConfig(_Section):
+class VadConfig(Section):
     aggressiveness: int = Field(default=2, ge=0, le=3)
     min_level_dbfs: float = Field(default=-45.0, le=0)
 
 
-class TurnConfig(_Section):
+class TurnConfig(Section):
     """How the end of a caller's turn is decided (README "Turn-taking").
 
     `silence`: the turn ends after conversation.end_ms of silence. `smart_turn`: when a pause
@@ -120,7 +117,7 @@ class TurnConfig(_Section):
         return self
 
 
-class ConversationConfig(_Section):
+class ConversationConfig(Section):
     default_persona: str = "receptionist"
     personas_by_number: dict[str, str] = Field(default_factory=dict)
     pause_ms: int = Field(default=40, ge=20, le=2000)
@@ -154,7 +151,7 @@ class ConversationConfig(_Section):
 UNKNOWN_ANSWER = "I don't have that information here. I can take a message or put you through to a colleague."
 
 
-class PersonaConfig(_Section):
+class PersonaConfig(Section):
     """Who the agent is for one business, and the only facts it may state.
 
     `facts` are what answers are checked against: a day, time, price, number or name in an

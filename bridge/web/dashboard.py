@@ -20,16 +20,16 @@ from typing import Any
 
 from aiohttp import web
 
-from bridge.app import dashboard_pages as pages
-from bridge.app.history import HistoryFilter, history, hourly, to_csv
 from bridge.ari.client import AriError
 from bridge.routing.messages import message_audio
 from bridge.storage.calls import CallStore
+from bridge.web import dashboard_pages as pages
+from bridge.web.history import HistoryFilter, history, hourly, to_csv
 
 COOKIE = "bridge_session"
 SESSION_SECONDS = 12 * 3600
 DISABLED = "Dashboard disabled: put a password in the variable named by api.dashboard_password_env."
-WEB_ROOT = Path(__file__).resolve().parents[1] / "web"
+WEB_ROOT = Path(__file__).resolve().parent
 
 Recordings = Callable[[str], Awaitable[bytes]]
 

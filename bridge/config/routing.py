@@ -11,19 +11,16 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from bridge.config.section import Section
 from bridge.models.paths import data_root
 
 _DIALPLAN_TARGET = re.compile(r"^[A-Za-z0-9_-]+,[A-Za-z0-9_+*#.-]+,[0-9]+$")
 _DIAL_STRING = re.compile(r"^[A-Za-z]+/[^\s,]+$")
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TransferTarget(_Section):
+class TransferTarget(Section):
     """One place a caller may be sent.
 
     kind = 'queue': an app_queue queue (destination = queue name), reached through the dialplan.
@@ -90,7 +87,7 @@ DEFAULT_TARGETS = {
 }
 
 
-class RoutingConfig(_Section):
+class RoutingConfig(Section):
     targets: dict[str, TransferTarget] = Field(default_factory=lambda: dict(DEFAULT_TARGETS))
     operator: str | None = "operator"
     llm_tools: bool = True
@@ -130,7 +127,7 @@ class RoutingConfig(_Section):
         return self.messages_dir if self.messages_dir is not None else data_root() / "messages"
 
 
-class AmiConfig(_Section):
+class AmiConfig(Section):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(default=5038, ge=1, le=65535)
@@ -142,7 +139,7 @@ class AmiConfig(_Section):
         return self.password if self.password is not None else os.environ.get(self.password_env)
 
 
-class OutboundConfig(_Section):
+class OutboundConfig(Section):
     endpoint: str = Field(default="PJSIP/{number}@trunk", pattern=r"\{number\}")
     caller_id: str = ""
     max_concurrent: int = Field(default=2, ge=1, le=500)
@@ -150,7 +147,7 @@ class OutboundConfig(_Section):
     default_persona: str | None = None
 
 
-class WebhookConfig(_Section):
+class WebhookConfig(Section):
     pre_call_url: str | None = Field(default=None, pattern=r"^https?://")
     post_call_url: str | None = Field(default=None, pattern=r"^https?://")
     timeout_seconds: float = Field(default=1.5, gt=0, le=30)

@@ -12,9 +12,9 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from bridge.agent_config import (
+from bridge.config.agent import (
     DEFAULT_PERSONAS,
     ConversationConfig,
     LlmConfig,
@@ -24,21 +24,18 @@ from bridge.agent_config import (
     TurnConfig,
     VadConfig,
 )
+from bridge.config.ops import ApiConfig, StorageConfig, WebphoneConfig
+from bridge.config.routing import AmiConfig, OutboundConfig, RoutingConfig, WebhookConfig
+from bridge.config.section import Section
 from bridge.dialplan import APP_NAME, APP_NAME_PATTERN, APP_NAME_RULE, APPS_GLOBAL
 from bridge.media.codecs import WIDEBAND_CALLER_CODECS, Codec, codec_for
-from bridge.ops_config import ApiConfig, StorageConfig, WebphoneConfig
-from bridge.routing_config import AmiConfig, OutboundConfig, RoutingConfig, WebhookConfig
 
 
 class ConfigError(Exception):
     """A configuration problem, already phrased for the operator."""
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class AriConfig(_Section):
+class AriConfig(Section):
     url: str = Field(default="http://127.0.0.1:8088", pattern=r"^https?://[^/]+$")
     username: str = "ai-bridge"
     password: str | None = None
@@ -96,7 +93,7 @@ class AriConfig(_Section):
 MediaFormat = Literal["auto", "ulaw", "alaw", "g722", "slin16"]
 
 
-class MediaConfig(_Section):
+class MediaConfig(Section):
     # Our externalMedia leg's codec. auto: G.722 (16 kHz, wideband) when the caller's own codec is
     # wideband (a browser's Opus, a G.722 phone), else u-law; Asterisk transcodes the rest.
     format: MediaFormat = "auto"
@@ -157,7 +154,7 @@ class MediaConfig(_Section):
         return self.advertise_host or self.bind_host
 
 
-class PipelineConfig(_Section):
+class PipelineConfig(Section):
     kind: Literal["echo", "prompt", "agent"] = "agent"
     prompt_wav: Path | None = None
 
@@ -178,7 +175,7 @@ AGENT_CALLS_PER_CORE = 2
 MEDIA_CALLS_PER_CORE = 100
 
 
-class LimitsConfig(_Section):
+class LimitsConfig(Section):
     """How much the bridge takes on, and how it lets go."""
 
     # Calls in progress at once; a call over the limit goes straight back to the dialplan
@@ -195,12 +192,12 @@ class LimitsConfig(_Section):
         return per_core * (os.cpu_count() or 1)
 
 
-class LogConfig(_Section):
+class LogConfig(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "console"
 
 
-class BridgeConfig(_Section):
+class BridgeConfig(Section):
     ari: AriConfig = AriConfig()
     media: MediaConfig = MediaConfig()
     pipeline: PipelineConfig = PipelineConfig()

@@ -19,8 +19,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from bridge.app.call_story import OUTCOME_KINDS, Outcome, duration_seconds, median_ms, outcome, voice_to_voice_ms
 from bridge.storage.calls import CallStore
+from bridge.web.call_story import OUTCOME_KINDS, Outcome, duration_seconds, median_ms, outcome, voice_to_voice_ms
 
 HISTORY_LIMIT = 2000
 DEFAULT_HOURS = 24

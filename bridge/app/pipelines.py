@@ -1,17 +1,18 @@
-"""Builds the configured pipeline for each new call."""
+"""Builds the configured pipeline for each new call.
+
+It lives with the service that wires the rooms together, not in `pipelines/`: the agent
+pipeline is the conversation, which itself speaks to the call through `pipelines.base`, so a
+factory inside `pipelines/` made the two packages import each other.
+"""
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 from bridge.config import BridgeConfig
 from bridge.conversation.agent import Agent
 from bridge.conversation.controller import Conversation
-from bridge.pipelines.base import MediaPipeline
+from bridge.pipelines.base import PipelineFactory
 from bridge.pipelines.echo import EchoPipeline
 from bridge.pipelines.prompt import PromptPipeline, read_wav_mono16
-
-PipelineFactory = Callable[[str], MediaPipeline]
 
 
 def pipeline_factory(config: BridgeConfig, agent: Agent | None = None) -> PipelineFactory:

@@ -10,7 +10,8 @@ import html
 import time
 from typing import Any
 
-from bridge.app.call_story import (
+from bridge.conversation.turns import STAGES
+from bridge.web.call_story import (
     OUTCOME_KINDS,
     conversation_lines,
     duration_seconds,
@@ -18,8 +19,7 @@ from bridge.app.call_story import (
     outcome,
     voice_to_voice_ms,
 )
-from bridge.app.history import HistoryFilter, HistoryRow
-from bridge.conversation.turns import STAGES
+from bridge.web.history import HistoryFilter, HistoryRow
 
 STATIC = "/dashboard/static"
 STAGE_NAMES = {

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from tqdm import tqdm
 
-from bridge.agent_config import LlmConfig, SttConfig, TtsConfig, TurnConfig
+from bridge.config import BridgeConfig
+from bridge.config.agent import LlmConfig, SttConfig, TtsConfig, TurnConfig
 from bridge.models.assembly import PACKAGED_LLMS, Progress, forget_verification
 from bridge.models.errors import ModelFileError
 from bridge.models.paths import models_dir
@@ -115,3 +116,10 @@ def _text_to_speech(tts: TtsConfig) -> ModelFile:
         assert tts.model_path is not None
         return ModelFile("tts", "coqui", str(tts.model_path))
     return ModelFile("tts", tts.backend, "(Debian package)")
+
+
+def print_models(config: BridgeConfig, rehash: bool) -> int:
+    """`bridge models`: prepare every model file, one line per file."""
+    for model in prepare_models(config.stt, config.llm, config.tts, config.turn, rehash=rehash):
+        print(f"{model.role}: {model.backend}: {model.path}: OK")
+    return 0
