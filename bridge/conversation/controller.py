@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import time
 from collections.abc import Coroutine
 from typing import Any, Literal
@@ -22,18 +21,19 @@ import structlog
 from bridge.config.routing import ELSEWHERE, MESSAGE
 from bridge.conversation.agent import Agent
 from bridge.conversation.deadlines import next_within, stalled_after
+from bridge.conversation.desk_actions import look_up_caller, save_message
 from bridge.conversation.echo_guard import EchoGuard
 from bridge.conversation.endpointing import FRAME_MS, Endpointer, EndpointSettings, Signal
+from bridge.conversation.memory import ConversationMemory, label_for
 from bridge.conversation.prompt import agent_turn
 from bridge.conversation.reply import Reply
 from bridge.conversation.turn_judge import TurnJudge
-from bridge.conversation.turns import Turn
+from bridge.conversation.turns import Turn, is_noise
 from bridge.conversation.understanding import Decided, Understanding
 from bridge.media.codecs import Codec, rms
 from bridge.media.playout import PlayoutQueue
 from bridge.pipelines.base import CallControl
-from bridge.routing.desk import Action, Confirm, FrontDesk, Goodbye, MessageTaken, RecordMessage, Refuse, Transfer
-from bridge.routing.messages import CallerMessage
+from bridge.routing.desk import Action, FrontDesk, Goodbye, MessageTaken, RecordMessage, Transfer
 from bridge.routing.webhooks import Webhooks
 from bridge.speech.llm import ANSWER, ChatMessage
 from bridge.speech.stt import FEED_BATCH_FRAMES, Transcriber
@@ -42,8 +42,6 @@ log = structlog.get_logger(__name__)
 
 WATCHDOG_SECONDS = 0.25
 MAX_MESSAGE_SECONDS = 120
-# What Whisper tends to "hear" in noise or breath; never a caller's whole turn.
-_NOISE_TRANSCRIPTS = {"", "you", "thank you", "thanks for watching", "so", "uh", "um", "hmm"}
 
 
 class Conversation:
@@ -70,7 +68,7 @@ class Conversation:
         )
         self._barge_in_rms = int(32768 * 10 ** (settings.barge_in_min_level_dbfs / 20))
         self._echo = EchoGuard(settings.echo_return_loss_db) if settings.echo_return_loss_db > 0 else None
-        self._history: list[ChatMessage] = []
+        self._memory = ConversationMemory(settings.history_turns)
         self.turns: list[Turn] = []
         self.end_reason = ""
         self.errors: list[str] = []
@@ -94,7 +92,6 @@ class Conversation:
         self._understanding = Understanding(agent.llm, agent.prompt(self.persona_name), self.persona, self._desk)
         self._desk_before: FrontDesk | None = None
         self._message_audio: bytearray | None = None
-        self._caller_notes = ""
         self._log = log.bind(persona=self.persona_name)
 
     # -- MediaPipeline -------------------------------------------------------------------------
@@ -262,7 +259,7 @@ class Conversation:
                 text = await transcriber.final()
             turn.mark("stt_final")
             turn.caller_text = text
-            if self._is_noise(turn):
+            if is_noise(turn.caller_text, turn.voiced_ms, self.settings.min_voiced_ms):
                 await reply.released.wait()
                 turn.outcome = "noise"
                 self._resume_unheard(reply)
@@ -323,7 +320,7 @@ class Conversation:
             await self._save_message(action)
         reply.add(action.say, self.agent.cached_phrase(action.say, self._rate))  # not cached: streamed
         reply.close()
-        self._remember(turn.caller_text, action.say if goodbye else self._label_for(action))
+        self._remember(turn.caller_text, action.say if goodbye else label_for(action))
         await playing
         await self._output.wait_for_playout()
         self._log_turn(turn)
@@ -368,40 +365,16 @@ class Conversation:
         self._speak(self._desk.transfer_failed(action.route, outcome).say, "agent:transfer_failed")
 
     async def _look_up_caller(self, webhooks: Webhooks) -> None:
-        """Pre-call webhook, while the greeting plays: the caller's name and notes for the LLM."""
-        info = self._control.info
-        known = await webhooks.pre_call(
-            {
-                "call_id": info.call_id,
-                "caller_number": info.caller_number,
-                "caller_name": info.caller_name,
-                "called_number": info.called_number,
-                "direction": info.direction,
-                "persona": self.persona_name,
-            }
-        )
+        known = await look_up_caller(webhooks, self._control.info, self.persona_name)
         if self._desk is not None and known.get("caller_name"):
             self._desk.caller_name = self._desk.caller_name or known["caller_name"]
-        self._caller_notes = known.get("notes", "")
-        if known:
-            self._log.info("routing.caller_known", fields=sorted(known))
+        self._memory.caller_notes = known.get("notes", "")
 
     async def _save_message(self, action: MessageTaken) -> None:
         assert self._desk is not None and self.agent.routing is not None
         audio, self._message_audio = bytes(self._message_audio or b""), None
-        info = self._control.info
-        message = CallerMessage(
-            call_id=info.call_id,
-            caller_number=info.caller_number,
-            caller_name=self._desk.caller_name or info.caller_name,
-            for_target=action.for_target,
-            text=action.text,
-            conversation=list(self._desk.heard),
-            left_at=time.time(),
-        )
-        path = await asyncio.to_thread(self.agent.routing.messages.save, message, audio, self._rate)
+        path = await save_message(self.agent.routing, self._desk, self._control.info, action, audio, self._rate)
         self.message_path = str(path)
-        self._log.info("routing.message_saved", path=str(path), chars=len(action.text))
 
     def _resume_unheard(self, reply: Reply) -> None:
         """A false interruption (noise, a cough): say what the caller missed, or nothing."""
@@ -534,29 +507,11 @@ class Conversation:
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _is_noise(self, turn: Turn) -> bool:
-        words = re.sub(r"[^a-z0-9' ]", "", turn.caller_text.lower()).strip()
-        return words in _NOISE_TRANSCRIPTS or turn.voiced_ms < self.settings.min_voiced_ms
-
     def _recent_history(self) -> list[ChatMessage]:
-        return self._history[-2 * self.settings.history_turns :] if self.settings.history_turns else []
-
-    def _label_for(self, action: Action) -> str:
-        """A routing turn in the history, as the model would have started it."""
-        if isinstance(action, Transfer | Confirm):
-            return action.route.name
-        if isinstance(action, Refuse):
-            return ELSEWHERE
-        if isinstance(action, RecordMessage | MessageTaken):
-            return MESSAGE
-        return agent_turn(ANSWER, action.say)
+        return self._memory.recent()
 
     def _caller_facts(self) -> str:
-        """What the pre-call webhook told us, after the shared prompt (so its cached prefix still fits)."""
-        name = self._desk.caller_name if self._desk is not None else None
-        facts = [f"The caller's name is {name}." if name else "", self._caller_notes]
-        text = " ".join(fact for fact in facts if fact)
-        return f"About this caller: {text}" if text else ""
+        return self._memory.caller_facts(self._desk.caller_name if self._desk is not None else None)
 
     async def _prefill_history(self) -> None:
         """While the caller speaks, get the LLM's cache ready for the conversation so far."""
@@ -567,10 +522,7 @@ class Conversation:
             self._log.warning("conversation.prefill_failed", error=str(error))
 
     def _remember(self, caller: str | None, agent: str) -> None:
-        if caller:
-            self._history.append({"role": "user", "content": caller})
-        if agent:
-            self._history.append({"role": "assistant", "content": agent})
+        self._memory.remember(caller, agent)
 
     def _flush_transcriber_soon(self) -> None:
         transcriber = self._transcriber

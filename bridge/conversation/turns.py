@@ -6,10 +6,13 @@ normal): the answer is prepared speculatively during the caller's pause.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+# What Whisper tends to "hear" in noise or breath; never a caller's whole turn.
+NOISE_TRANSCRIPTS = {"", "you", "thank you", "thanks for watching", "so", "uh", "um", "hmm"}
 STAGES = ("endpoint", "stt_final", "decision", "llm_first_token", "first_clause", "tts_first_audio", "first_frame_out")
 
 
@@ -48,3 +51,9 @@ class Turn:
             "voiced_ms": self.voiced_ms,
             "latency_ms": self.latency_ms(),
         }
+
+
+def is_noise(caller_text: str, voiced_ms: int, min_voiced_ms: int) -> bool:
+    """A cough, a breath or a click, not a turn: too short, or heard as Whisper's noise words."""
+    words = re.sub(r"[^a-z0-9' ]", "", caller_text.lower()).strip()
+    return words in NOISE_TRANSCRIPTS or voiced_ms < min_voiced_ms
