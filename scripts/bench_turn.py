@@ -33,10 +33,10 @@ import numpy as np
 
 from bridge.config import parse_config
 from bridge.config.agent import TurnConfig
-from bridge.conversation.endpointing import FRAME_MS, Endpointer, EndpointSettings, Signal
+from bridge.conversation.endpointing import Endpointer, EndpointSettings, Signal
 from bridge.conversation.loading import voice_detector_factory
 from bridge.conversation.turn_judge import verdict
-from bridge.media.codecs import codec_for
+from bridge.media.codecs import FRAME_MS, codec_for
 from bridge.media.resample import resample_pcm16
 from bridge.speech.turn_model import SAMPLE_RATE, SmartTurnModel, packaged_smart_turn
 from scripts import bench_dialogue

@@ -18,19 +18,19 @@ from typing import Any, Literal
 
 import structlog
 
-from bridge.config.routing import ELSEWHERE, MESSAGE
+from bridge.background import BackgroundTasks
 from bridge.conversation.agent import Agent
 from bridge.conversation.deadlines import next_within, stalled_after
 from bridge.conversation.desk_actions import look_up_caller, save_message
 from bridge.conversation.echo_guard import EchoGuard
-from bridge.conversation.endpointing import FRAME_MS, Endpointer, EndpointSettings, Signal
+from bridge.conversation.endpointing import Endpointer, EndpointSettings, Signal
 from bridge.conversation.memory import ConversationMemory, label_for
 from bridge.conversation.prompt import agent_turn
 from bridge.conversation.reply import Reply
 from bridge.conversation.turn_judge import TurnJudge
 from bridge.conversation.turns import Turn, is_noise
 from bridge.conversation.understanding import Decided, Understanding
-from bridge.media.codecs import Codec, rms
+from bridge.media.codecs import FRAME_MS, Codec, rms
 from bridge.media.playout import PlayoutQueue
 from bridge.pipelines.base import CallControl
 from bridge.routing.desk import Action, FrontDesk, Goodbye, MessageTaken, RecordMessage, Transfer
@@ -74,7 +74,7 @@ class Conversation:
         self.errors: list[str] = []
         self.message_path = ""
         self.barge_ins = 0
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: BackgroundTasks[Any] = BackgroundTasks()
         self._turn: Turn | None = None
         self._transcriber: Transcriber | None = None
         self._flushing = False
@@ -141,8 +141,7 @@ class Conversation:
     async def stop(self) -> None:
         self.phase = "ending"
         tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
+        self._tasks.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
@@ -549,7 +548,4 @@ class Conversation:
         )
 
     def _spawn(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        task = asyncio.ensure_future(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+        return self._tasks.start(work)

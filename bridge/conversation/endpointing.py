@@ -15,7 +15,7 @@ from collections import deque
 from dataclasses import dataclass
 from enum import Enum
 
-FRAME_MS = 20
+from bridge.media.codecs import FRAME_MS
 
 
 class Signal(Enum):

@@ -8,9 +8,9 @@ turn evaluates only the new words.
 
 from __future__ import annotations
 
+from bridge.config.routing import ELSEWHERE, MESSAGE
 from bridge.conversation.prompt import agent_turn
 from bridge.routing.desk import Action, Confirm, MessageTaken, RecordMessage, Refuse, Transfer
-from bridge.routing_config import ELSEWHERE, MESSAGE
 from bridge.speech.llm import ANSWER, ChatMessage
 
 
