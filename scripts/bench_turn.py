@@ -86,7 +86,7 @@ def frames_of(pcm: bytes, frame_bytes: int) -> list[bytes]:
     return [pcm[i : i + frame_bytes] for i in range(0, len(pcm), frame_bytes)]
 
 
-def trimmed(pcm: bytes, frame_bytes: int, rate: int) -> bytes:
+def trimmed(pcm: bytes, rate: int) -> bytes:
     """The synthetic voice's own leading/trailing silence off, so the pause is exactly ours."""
     samples = np.frombuffer(pcm, dtype=np.int16)
     loud = np.flatnonzero(np.abs(samples) > 500)
@@ -112,14 +112,14 @@ def run_case(case: Case, detector: str, model: SmartTurnModel | None, check_ms: 
         )
     )
     engine, voice = case.voice
-    first = trimmed(bench_dialogue.spoken_on_the_wire(case.first, engine, voice), frame_bytes, rate)
+    first = trimmed(bench_dialogue.spoken_on_the_wire(case.first, engine, voice), rate)
     audio = frames_of(bytes(frame_bytes * 10) + first, frame_bytes)
     speech_end_frame = len(audio)
     rest_frame: int | None = None
     if case.rest:
         audio += frames_of(bytes(frame_bytes * (case.pause_ms // FRAME_MS)), frame_bytes)
         rest_frame = len(audio)
-        rest = trimmed(bench_dialogue.spoken_on_the_wire(case.rest, engine, voice), frame_bytes, rate)
+        rest = trimmed(bench_dialogue.spoken_on_the_wire(case.rest, engine, voice), rate)
         audio += frames_of(rest, frame_bytes)
         speech_end_frame = len(audio)
     audio += frames_of(bytes(frame_bytes * (TAIL_MS // FRAME_MS)), frame_bytes)

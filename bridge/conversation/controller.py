@@ -35,7 +35,7 @@ from bridge.media.playout import PlayoutQueue
 from bridge.pipelines.base import CallControl
 from bridge.routing.desk import Action, FrontDesk, Goodbye, MessageTaken, RecordMessage, Transfer
 from bridge.routing.webhooks import Webhooks
-from bridge.speech.llm import ANSWER, ChatMessage
+from bridge.speech.llm import ANSWER
 from bridge.speech.stt import FEED_BATCH_FRAMES, Transcriber
 
 log = structlog.get_logger(__name__)
@@ -245,7 +245,7 @@ class Conversation:
                 if reply.turn.outcome == "pending":
                     reply.turn.outcome = "interrupted"
                 reply.turn.agent_text = heard
-            self._remember(reply.turn.caller_text if reply.turn else None, heard)
+            self._memory.remember(reply.turn.caller_text if reply.turn else None, heard)
         self._cancel_reply()
         self._log.info("turn.barge_in", dropped_frames=dropped, unheard=len(self._unheard))
 
@@ -266,7 +266,7 @@ class Conversation:
                 self._unheard = []
                 async with stalled_after(self.settings.llm_timeout_seconds, "the language model"):
                     decided = await self._understanding.decide(
-                        text, self._recent_history(), self._caller_facts(), reply.llm_go, turn
+                        text, self._memory.recent(), self._caller_facts(), reply.llm_go, turn
                     )
                 turn.decided = decided.as_dict()
                 if decided.action is not None:
@@ -305,7 +305,7 @@ class Conversation:
         turn.decided = decided.as_dict()
         self._understanding.after_answer(decided)
         turn.agent_text = reply.text
-        self._remember(text, agent_turn(ANSWER, reply.text))
+        self._memory.remember(text, agent_turn(ANSWER, reply.text))
         await reply.released.wait()
 
     async def _act(self, turn: Turn, action: Action, reply: Reply, playing: asyncio.Future[None]) -> None:
@@ -319,7 +319,7 @@ class Conversation:
             await self._save_message(action)
         reply.add(action.say, self.agent.cached_phrase(action.say, self._rate))  # not cached: streamed
         reply.close()
-        self._remember(turn.caller_text, action.say if goodbye else label_for(action))
+        self._memory.remember(turn.caller_text, action.say if goodbye else label_for(action))
         await playing
         await self._output.wait_for_playout()
         self._log_turn(turn)
@@ -380,7 +380,7 @@ class Conversation:
         for clause in self._unheard:
             reply.add(clause)
         if self._unheard:
-            self._remember(None, " ".join(self._unheard))
+            self._memory.remember(None, " ".join(self._unheard))
             self._log.info("turn.resumed", clauses=len(self._unheard))
         self._unheard = []
         reply.close()
@@ -506,9 +506,6 @@ class Conversation:
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _recent_history(self) -> list[ChatMessage]:
-        return self._memory.recent()
-
     def _caller_facts(self) -> str:
         return self._memory.caller_facts(self._desk.caller_name if self._desk is not None else None)
 
@@ -516,12 +513,9 @@ class Conversation:
         """While the caller speaks, get the LLM's cache ready for the conversation so far."""
         try:
             prompt = self._understanding.prompt
-            await self.agent.llm.prefill(prompt.for_turn(self._recent_history(), "", self._caller_facts())[:-1])
+            await self.agent.llm.prefill(prompt.for_turn(self._memory.recent(), "", self._caller_facts())[:-1])
         except Exception as error:  # noqa: BLE001 - an optimisation; the reply itself will surface failures
             self._log.warning("conversation.prefill_failed", error=str(error))
-
-    def _remember(self, caller: str | None, agent: str) -> None:
-        self._memory.remember(caller, agent)
 
     def _flush_transcriber_soon(self) -> None:
         transcriber = self._transcriber

@@ -14,7 +14,6 @@ point `turn.model_path` at their own copy instead; nothing is fetched at run tim
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import subprocess
@@ -26,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from bridge.models.assembly import sha256_file
 from bridge.models.errors import ModelFileError
 from bridge.models.paths import models_dir
 
@@ -44,7 +44,7 @@ def packaged_smart_turn() -> Path:
     spec = importlib.util.find_spec("pipecat")  # locates the package without importing it
     if spec is not None and spec.submodule_search_locations:
         inside = Path(next(iter(spec.submodule_search_locations))) / MEMBER.removeprefix("pipecat/")
-        if inside.is_file() and _sha256(inside) == MODEL_SHA256:
+        if inside.is_file() and sha256_file(inside) == MODEL_SHA256:
             return inside
     path = models_dir() / MODEL_NAME
     if not path.is_file():
@@ -52,7 +52,7 @@ def packaged_smart_turn() -> Path:
             f"the Smart Turn model {path} is missing; run 'bridge models' (it takes {MODEL_NAME} out of "
             f"the {WHEEL} wheel) or set turn.model_path, or turn.detector = 'silence'"
         )
-    if _sha256(path) != MODEL_SHA256:
+    if sha256_file(path) != MODEL_SHA256:
         raise ModelFileError(f"{path} does not match its pinned sha256; delete it and run 'bridge models'")
     return path
 
@@ -60,7 +60,7 @@ def packaged_smart_turn() -> Path:
 def fetch_smart_turn() -> Path:
     """Set-up step: the model file out of the pipecat-ai wheel (PyPI), verified, into the models folder."""
     target = models_dir() / MODEL_NAME
-    if target.is_file() and _sha256(target) == MODEL_SHA256:
+    if target.is_file() and sha256_file(target) == MODEL_SHA256:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="smart-turn-") as folder:
@@ -76,19 +76,11 @@ def fetch_smart_turn() -> Path:
         with zipfile.ZipFile(wheels[0]) as wheel, wheel.open(MEMBER) as source, partial.open("wb") as out:
             while chunk := source.read(1 << 20):
                 out.write(chunk)
-    if _sha256(partial) != MODEL_SHA256:
+    if sha256_file(partial) != MODEL_SHA256:
         partial.unlink()
         raise ModelFileError(f"{MEMBER} in {WHEEL} does not match its pinned sha256; not installed")
     os.replace(partial, target)
     return target
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class SmartTurnModel:
