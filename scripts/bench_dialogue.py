@@ -123,9 +123,10 @@ class Business:
     cases: list[Case]
 
 
-def load_dev_set(names: list[str] | None) -> list[Business]:
+def load_dev_set(names: list[str] | None, where: Path = DEV_SET) -> list[Business]:
+    """Every business in `where` (a folder of .toml files, or one file): its config and cases."""
     businesses = []
-    for path in sorted(DEV_SET.glob("*.toml")):
+    for path in sorted(where.glob("*.toml")) if where.is_dir() else [where]:
         raw = tomllib.loads(path.read_text())
         if names and raw["name"] not in names:
             continue
@@ -384,6 +385,12 @@ async def main() -> None:
     parser.add_argument("--verbose", action="store_true", help="list every miss")
     parser.add_argument("--wire", default="ulaw", choices=["ulaw", "g722"], help="the call's codec (8 or 16 kHz)")
     parser.add_argument("--denoise", action="store_true", help="with --calls: media.denoise (Asterisk's DENOISE)")
+    parser.add_argument(
+        "--dev-set",
+        type=Path,
+        default=DEV_SET,
+        help="a folder of business .toml files, or one: your config, your cases",
+    )
     args = parser.parse_args()
     global WIRE
     WIRE = codec_for(args.wire)
@@ -393,7 +400,7 @@ async def main() -> None:
     print(f"machine: {os.cpu_count()} cores; models loaded in {time.monotonic() - started:.1f} s", flush=True)
     results: list[Result] = []
     calls_results: list[Result] = []
-    for business in load_dev_set(args.business):
+    for business in load_dev_set(args.business, args.dev_set):
         agent = business_agent(business, models, bias=not args.no_bias)
         prefill_started = time.monotonic()
         await agent.warm(WIRE.sample_rate)
@@ -445,10 +452,10 @@ async def run_calls(business: Business, agent: Agent, cases: list[Case], denoise
             await caller.run(timeout=len(audio) / 16000 + 60)
             await wait_for_finished_calls(service, number, timeout=30)
             record = service.app.finished[-1]
-            turns = [turn for turn in record.conversation.get("turns", []) if turn.get("caller")]
+            turns = [turn for turn in record.as_dict()["conversation"].get("turns", []) if turn.get("caller")]
             turn = turns[0] if turns else {"caller": "", "agent": "", "outcome": "none"}
-            pending = str(record.conversation.get("routing", {}).get("pending") or "")
-            outcome = record.transfer.get("target") or _outcome_of_turn(turn, pending)
+            pending = str(record.as_dict()["conversation"].get("routing", {}).get("pending") or "")
+            outcome = record.as_dict()["transfer"].get("target") or _outcome_of_turn(turn, pending)
             result = Result(case, turn["caller"], outcome, turn["agent"])
             # On a call: the agent's first frame out after the caller's last voiced frame (end of turn included).
             result.first_audio_ms = float(turn.get("latency_ms", {}).get("first_frame_out", 0))

@@ -112,8 +112,8 @@ async def run_level(asterisk: AsteriskInstance, workdir: Path, calls: int, secon
     result = await sipp
     await asyncio.sleep(0.5)
     records = list(service.app.finished)
-    lost = sum(r.media.get("lost", 0) + r.media.get("late", 0) for r in records)
-    received = sum(r.media.get("packets_in", 0) for r in records)
+    lost = sum(r.as_dict()["media"].get("lost", 0) + r.as_dict()["media"].get("late", 0) for r in records)
+    received = sum(r.as_dict()["media"].get("packets_in", 0) for r in records)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     wall = t1 - t0

@@ -104,7 +104,7 @@ async def run_calls(
     if result.successful_calls != calls:
         print(f"  warning: {result.successful_calls}/{calls} sipp calls succeeded", flush=True)
     await wait_for_finished_calls(service, calls)
-    records = [record.conversation for record in service.app.finished]
+    records = [record.as_dict()["conversation"] for record in service.app.finished]
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     return calls_on_wire(capture.datagrams(), caller.media_port), records

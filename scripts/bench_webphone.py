@@ -138,7 +138,7 @@ async def run(
         latencies = [value for mic, heard in taps for value in voice_to_voice(mic, heard)]
         codecs = sorted({record.caller_codec for record in records})
         print(f"browser calls {calls} (caller codec {', '.join(codecs)}): voice-to-voice {stats_ms(latencies)}")
-        stages = stage_medians([record.conversation for record in records])
+        stages = stage_medians([record.as_dict()["conversation"] for record in records])
         print(f"  bridge stage medians (ms after caller's last voiced frame): {stages}")
         if barge_ins:
             stops = []
@@ -147,7 +147,8 @@ async def run(
                 microphone = write_wav(workdir / f"barge-{offset}.wav", audio, MIC_RATE)
                 mic, heard = await one_call(url, asterisk, microphone, len(audio) / 2 / MIC_RATE)
                 stops += [stop] if (stop := barge_in(mic, heard)) is not None else []
-            counted = sum(record.conversation.get("barge_ins", 0) for record in list(service.app.finished)[calls:])
+            later = list(service.app.finished)[calls:]
+            counted = sum(record.as_dict()["conversation"].get("barge_ins", 0) for record in later)
             print(f"barge-in (caller onset -> agent silent, in the browser): {stats_ms(stops)}")
             print(f"  each (ms): {[round(stop * 1000) for stop in stops]}; barge-ins the bridge counted: {counted}")
     finally:

@@ -26,6 +26,7 @@ from bridge.dialplan import APPS_GLOBAL
 from bridge.logs import redacted_url
 from bridge.media.clock import MediaClock
 from bridge.pipelines.base import MediaPipeline, PipelineFactory
+from bridge.records import CallRecord
 from bridge.routing.messages import forget_message, forget_messages_before
 from bridge.routing.queues import QueueMonitor
 from bridge.routing.services import RoutingServices
@@ -35,10 +36,9 @@ from bridge.speech.workers import Supervised
 from bridge.storage.calls import CallStore
 from bridge.storage.writer import RecordWriter
 from bridge.telephony.outbound import OutboundDialer
-from bridge.telephony.record import CallRecord
 from bridge.telephony.stasis import StasisApplication
 from bridge.web.api import build_api, start_api
-from bridge.web.dashboard import Dashboard
+from bridge.web.dashboard import Dashboard, LiveCall
 from bridge.web.metrics import BridgeMetrics
 from bridge.web.webphone import PhoneCall, add_phone_routes
 
@@ -79,6 +79,7 @@ class BridgeService:
             self.clock,
             self.pipelines or _not_ready,
             default_persona=self.config.conversation.default_persona,
+            personas=set(self.config.personas),
             ring_seconds=self.config.routing.ring_seconds,
             record_calls=self.config.storage.record_calls,
             max_calls=self.config.limits.resolved_max_calls(self.config.pipeline.kind),
@@ -94,7 +95,7 @@ class BridgeService:
             retention_days=self.config.storage.retention_days,
             on_expired=self._forget_attachments,
         )
-        self.app.record_listeners.append(lambda record: self.records.submit(dataclasses.asdict(record)))
+        self.app.record_listeners.append(self.records.submit)
         self.metrics = BridgeMetrics(
             {
                 "calls_active": lambda: len(self.app.calls),
@@ -283,7 +284,7 @@ class BridgeService:
 
     def _post_call_webhook(self, record: CallRecord) -> None:
         if self.webhooks.config.post_call_url:
-            self.webhooks.post_call(dataclasses.asdict(record))
+            self.webhooks.post_call(record.as_dict())
 
     async def reload(self, new: BridgeConfig) -> list[str]:
         """Apply a changed config to new calls; calls in progress keep what they started with.
@@ -306,6 +307,7 @@ class BridgeService:
             rates = applied.media.call_rates()
             self._warming = asyncio.ensure_future(self.agent.warm(*rates))  # new greetings render in the background
         self.app.default_persona = applied.conversation.default_persona
+        self.app.personas = set(applied.personas)
         self.app.personas_by_number = dict(applied.conversation.personas_by_number)
         self.app.ring_seconds = applied.routing.ring_seconds
         self.webhooks.config = applied.webhooks
@@ -314,18 +316,18 @@ class BridgeService:
         log.info("config.reloaded", restart_needed=restart)
         return restart
 
-    def live_calls(self) -> list[dict[str, Any]]:
+    def live_calls(self) -> list[LiveCall]:
         """Calls in progress with their conversation so far (for the dashboard)."""
         now = time.time()
         return [
-            {
-                "id": call.channel_id,
-                "caller": call.record.caller,
-                "persona": call.record.persona,
-                "direction": call.record.direction,
-                "seconds": now - call.record.started_at,
-                "conversation": call.pipeline.report(),
-            }
+            LiveCall(
+                call.channel_id,
+                call.record.caller,
+                call.record.persona,
+                call.record.direction,
+                now - call.record.started_at,
+                call.pipeline.report(),
+            )
             for call in list(self.app.calls.values())
         ]
 

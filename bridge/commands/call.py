@@ -13,10 +13,10 @@ import tempfile
 import time
 import wave
 from pathlib import Path
-from typing import Any
 
 from bridge.config import BridgeConfig, ConfigError
 from bridge.conversation.loading import load_synthesizer
+from bridge.records import CallRecord, ConversationReport
 from bridge.routing.ami import AmiManager
 from bridge.speech.tts import Speaker
 from bridge.storage.calls import CallStore
@@ -83,21 +83,21 @@ async def originate(config: BridgeConfig, number: str, sound: Path) -> None:
         manager.close()
 
 
-async def wait_for_record(config: BridgeConfig, since: float, seconds: float) -> dict[str, Any] | None:
+async def wait_for_record(config: BridgeConfig, since: float, seconds: float) -> CallRecord | None:
     store = CallStore(config.storage.resolved_url())
     try:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             for row in await store.search(TEST_CALLER, limit=5):
                 if row["caller"] == TEST_CALLER and row["started_at"] >= since and row["ended_at"]:
-                    return row
+                    return CallRecord.from_dict({"channel_id": row["id"], **row["record"]})
             await asyncio.sleep(0.5)
         return None
     finally:
         await store.close()
 
 
-async def place_test_call(config: BridgeConfig, question: str, number: str) -> dict[str, Any] | None:
+async def place_test_call(config: BridgeConfig, question: str, number: str) -> CallRecord | None:
     with tempfile.TemporaryDirectory(prefix="bridge-call-") as folder:
         sound = await speak_to_wav(config, question, Path(folder))
         since = time.time() - 1
@@ -107,11 +107,12 @@ async def place_test_call(config: BridgeConfig, question: str, number: str) -> d
 
 
 def run_test_call(config: BridgeConfig, question: str, number: str) -> int:
-    row = asyncio.run(place_test_call(config, question, number))
-    if row is None:
+    record = asyncio.run(place_test_call(config, question, number))
+    if record is None:
         print("bridge call: the call did not reach the agent (is `bridge run` up with this config?)")
         return 1
-    print(f"call {row['id']}: {row['outcome'] or row['end_reason']}")
-    for turn in row["record"]["conversation"].get("turns", []):
-        print(f"  caller: {turn['caller']}\n  agent:  {turn['agent']}\n  latency_ms: {turn['latency_ms']}")
+    conversation = record.conversation or ConversationReport()
+    print(f"call {record.channel_id}: {conversation.end_reason or record.end_reason}")
+    for turn in conversation.turns:
+        print(f"  caller: {turn.caller}\n  agent:  {turn.agent}\n  latency_ms: {turn.latency_ms}")
     return 0

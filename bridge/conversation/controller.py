@@ -33,6 +33,7 @@ from bridge.conversation.understanding import Decided, Understanding
 from bridge.media.codecs import FRAME_MS, Codec, rms
 from bridge.media.playout import PlayoutQueue
 from bridge.pipelines.base import CallControl
+from bridge.records import ConversationReport
 from bridge.routing.desk import Action, FrontDesk, Goodbye, MessageTaken, RecordMessage, Transfer
 from bridge.routing.webhooks import Webhooks
 from bridge.speech.llm import ANSWER
@@ -146,22 +147,20 @@ class Conversation:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
-    def report(self) -> dict[str, Any]:
-        return {
-            "persona": self.persona_name,
-            "end_reason": self.end_reason,
-            "barge_ins": self.barge_ins,
-            **({"message": self.message_path} if self.message_path else {}),
-            "errors": self.errors,
+    def report(self) -> ConversationReport:
+        return ConversationReport(
+            persona=self.persona_name,
+            end_reason=self.end_reason,
+            barge_ins=self.barge_ins,
+            message=self.message_path,
+            errors=list(self.errors),
             # at_s: when the turn began, seconds into the call (the greeting starts at 0).
-            "turns": [
-                {**turn.as_dict(), "at_s": round(turn.speech_start - self._started_at, 2)} for turn in self.turns
-            ],
-            **({"routing": self._desk.report()} if self._desk is not None else {}),
-            "greeting": self.persona.greeting,
+            turns=[turn.record(at_s=round(turn.speech_start - self._started_at, 2)) for turn in self.turns],
+            routing=self._desk.report() if self._desk is not None else None,
+            greeting=self.persona.greeting,
             # What the agent is saying right now (live views; the turn gets it once said).
-            "speaking": self._reply.text if self._reply is not None else "",
-        }
+            speaking=self._reply.text if self._reply is not None else "",
+        )
 
     # -- turn-taking ---------------------------------------------------------------------------
 

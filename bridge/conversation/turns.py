@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any
+
+from bridge.records import JsonObject, TurnRecord
 
 # What Whisper tends to "hear" in noise or breath; never a caller's whole turn.
 NOISE_TRANSCRIPTS = {"", "you", "thank you", "thanks for watching", "so", "uh", "um", "hmm"}
@@ -26,7 +27,7 @@ class Turn:
     agent_text: str = ""
     interrupted: bool = False
     outcome: str = "pending"
-    decided: dict[str, Any] = field(default_factory=dict)
+    decided: JsonObject = field(default_factory=dict)
     # The turn model's "complete" probability at each pause it judged (turn.detector = smart_turn).
     end_of_turn: list[float] = field(default_factory=list)
     marks: dict[str, float] = field(default_factory=dict)
@@ -38,19 +39,24 @@ class Turn:
     def latency_ms(self) -> dict[str, int]:
         return {stage: round((self.marks[stage] - self.speech_end) * 1000) for stage in STAGES if stage in self.marks}
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "caller": self.caller_text,
-            "agent": self.agent_text,
-            "interrupted": self.interrupted,
-            "outcome": self.outcome,
-            **({"decided": self.decided} if self.decided else {}),
-            **({"end_of_turn": self.end_of_turn} if self.end_of_turn else {}),
-            "utterance_ms": round((self.speech_end - self.speech_start) * 1000),
-            "voiced_ms": self.voiced_ms,
-            "latency_ms": self.latency_ms(),
-        }
+    def record(self, at_s: float | None = None) -> TurnRecord:
+        """The turn as the call record keeps it; `at_s`: when it began, seconds into the call."""
+        return TurnRecord(
+            index=self.index,
+            caller=self.caller_text,
+            agent=self.agent_text,
+            interrupted=self.interrupted,
+            outcome=self.outcome,
+            utterance_ms=round((self.speech_end - self.speech_start) * 1000),
+            voiced_ms=self.voiced_ms,
+            latency_ms=self.latency_ms(),
+            decided=dict(self.decided),
+            end_of_turn=list(self.end_of_turn),
+            at_s=at_s,
+        )
+
+    def as_dict(self) -> JsonObject:
+        return self.record().as_dict()
 
 
 def is_noise(caller_text: str, voiced_ms: int, min_voiced_ms: int) -> bool:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 from bridge.media.codecs import Codec
 from bridge.media.playout import PlayoutQueue
+from bridge.records import ConversationReport
 from bridge.routing.intents import RouteMatch
 
 # How a transfer went: the caller left for the queue/dialplan, the extension answered and the
@@ -57,8 +58,9 @@ class MediaPipeline(Protocol):
     async def stop(self) -> None:
         """Cancel any work in flight; called once when the call ends."""
 
-    def report(self) -> dict[str, Any]:
-        """What the pipeline wants kept in the call record (transcript, turns, latencies)."""
+    def report(self) -> ConversationReport | None:
+        """What the pipeline wants kept in the call record (transcript, turns, latencies); None
+        from a pipeline with no conversation to keep (echo, prompt)."""
 
 
 # Builds each new call's pipeline for the persona the call asked for.

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from bridge.media.codecs import Codec
 from bridge.media.playout import PlayoutQueue
 from bridge.pipelines.base import CallControl
+from bridge.records import ConversationReport
 
 
 class EchoPipeline:
@@ -26,5 +25,5 @@ class EchoPipeline:
     async def stop(self) -> None:
         self._output = None
 
-    def report(self) -> dict[str, Any]:
-        return {}
+    def report(self) -> ConversationReport | None:
+        return None

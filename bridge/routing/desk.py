@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 from bridge.config.routing import ELSEWHERE, GOODBYE, MESSAGE, RoutingConfig
+from bridge.records import RoutingReport
 from bridge.routing.intents import (
     IntentRules,
     RouteMatch,
@@ -103,7 +104,8 @@ class FrontDesk:
     intent: str = ""
     heard: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
-    stats: dict[str, Any] | None = None
+    # The last queue asked about, for the call record (None: not a queue, or AMI could not say).
+    stats: QueueStats | None = None
 
     async def on_words(self, text: str) -> Action | None:
         """The instant rules, before any model: an answer to an offer, a phrase, a goodbye.
@@ -184,15 +186,15 @@ class FrontDesk:
             "AI_CALLER_NAME": self.caller_name or "",
         }
 
-    def report(self) -> dict[str, Any]:
-        return {
-            "intent": self.intent,
-            "summary": self.variables()["AI_SUMMARY"],
-            "caller_name": self.caller_name,
-            "refused": self.refused,
-            "queue_stats": self.stats,
-            **({"pending": self.pending.name} if self.pending else {}),
-        }
+    def report(self) -> RoutingReport:
+        return RoutingReport(
+            intent=self.intent,
+            summary=self.variables()["AI_SUMMARY"],
+            caller_name=self.caller_name,
+            refused=list(self.refused),
+            queue_stats=self.stats.as_dict() if self.stats is not None else None,
+            pending=self.pending.name if self.pending else "",
+        )
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -273,7 +275,7 @@ class FrontDesk:
         if match.target.kind != "queue" or self.queues is None:
             return None
         stats = await self.queues.stats(match.target.destination)
-        self.stats = stats.as_dict() if stats else None
+        self.stats = stats
         return stats
 
 

@@ -12,14 +12,13 @@ since hook URLs often carry a token.
 
 from __future__ import annotations
 
-from typing import Any
-
 import aiohttp
 import structlog
 
 from bridge.background import BackgroundTasks
 from bridge.config.routing import WebhookConfig
 from bridge.logs import url_host
+from bridge.records import JsonObject
 
 log = structlog.get_logger(__name__)
 
@@ -56,13 +55,13 @@ class Webhooks:
             return {}
         return {key: str(body[key]) for key in ("caller_name", "notes") if body.get(key)}
 
-    def post_call(self, record: dict[str, Any]) -> None:
+    def post_call(self, record: JsonObject) -> None:
         """Send the finished call's record in the background."""
         if self.config.post_call_url is None:
             return
         self._tasks.start(self._post(self.config.post_call_url, record))
 
-    async def _post(self, url: str, record: dict[str, Any]) -> None:
+    async def _post(self, url: str, record: JsonObject) -> None:
         try:
             async with self._client().post(url, json=record) as response:
                 response.raise_for_status()

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from bridge.records import CallRecord
 
 metadata = sa.MetaData()
 
@@ -62,39 +63,39 @@ def async_url(url: str) -> str:
     return parsed.set(drivername=driver).render_as_string(hide_password=False)
 
 
-def row_for(record: dict[str, Any]) -> dict[str, Any]:
-    """The columns of one call, from a CallRecord turned into a dict (dataclasses.asdict)."""
-    conversation = record.get("conversation") or {}
-    routing = conversation.get("routing") or {}
-    transfer = record.get("transfer") or {}
-    turns = conversation.get("turns") or []
+def row_for(record: CallRecord) -> dict[str, Any]:
+    """The columns of one call; the whole record goes in as JSON (its `as_dict()`)."""
+    conversation = record.conversation
+    routing = conversation.routing if conversation is not None else None
+    transfer = record.transfer
+    turns = conversation.turns if conversation is not None else []
     lines = []
     for turn in turns:
-        if turn.get("caller"):
-            lines.append(f"caller: {turn['caller']}")
-        if turn.get("agent"):
-            lines.append(f"agent: {turn['agent']}")
+        if turn.caller:
+            lines.append(f"caller: {turn.caller}")
+        if turn.agent:
+            lines.append(f"agent: {turn.agent}")
     return {
-        "id": record["channel_id"],
-        "started_at": record.get("started_at") or time.time(),
-        "ended_at": record.get("ended_at"),
-        "direction": record.get("direction") or "inbound",
-        "caller": record.get("caller") or "",
-        "called": record.get("called") or "",
-        "persona": record.get("persona") or "",
-        "node": record.get("node") or "",
-        "end_reason": record.get("end_reason") or "",
-        "outcome": conversation.get("end_reason") or "",
-        "transfer_target": transfer.get("target"),
-        "transfer_outcome": transfer.get("outcome"),
-        "intent": routing.get("intent") or None,
-        "caller_name": routing.get("caller_name"),
-        "summary": routing.get("summary"),
+        "id": record.channel_id,
+        "started_at": record.started_at,
+        "ended_at": record.ended_at,
+        "direction": record.direction or "inbound",
+        "caller": record.caller,
+        "called": record.called,
+        "persona": record.persona,
+        "node": record.node,
+        "end_reason": record.end_reason,
+        "outcome": conversation.end_reason if conversation is not None else "",
+        "transfer_target": transfer.target if transfer is not None else None,
+        "transfer_outcome": (transfer.outcome or None) if transfer is not None else None,
+        "intent": (routing.intent or None) if routing is not None else None,
+        "caller_name": routing.caller_name if routing is not None else None,
+        "summary": routing.summary if routing is not None else None,
         "transcript": "\n".join(lines),
-        "recording_path": record.get("recording") or conversation.get("message"),
-        "error": record.get("error") or None,
+        "recording_path": record.recording or (conversation.message if conversation is not None else "") or None,
+        "error": record.error or None,
         "turns": len(turns),
-        "record": record,
+        "record": record.as_dict(),
     }
 
 
@@ -116,7 +117,7 @@ class CallStore:
             await connection.run_sync(metadata.create_all)
             await connection.run_sync(_add_missing_columns)
 
-    async def save(self, record: dict[str, Any]) -> None:
+    async def save(self, record: CallRecord) -> None:
         """Insert or replace one call's row (a record may be saved again once hand-over events arrive).
 
         Only the same node's row is replaced: another node's call with the same id (two Asterisks

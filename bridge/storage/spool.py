@@ -24,9 +24,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from io import BufferedWriter
 from pathlib import Path
-from typing import Any
 
 import structlog
+
+from bridge.records import JsonObject
 
 log = structlog.get_logger(__name__)
 
@@ -44,7 +45,7 @@ class Entry:
     """One submitted call: `seq` is its journal number (None: it is in memory only), `offset` its line."""
 
     seq: int | None
-    record: dict[str, Any]
+    record: JsonObject
     offset: int = -1
 
 
@@ -105,7 +106,7 @@ class RecordJournal:
         self._open()
         return count
 
-    def append(self, record: dict[str, Any]) -> Entry:
+    def append(self, record: JsonObject) -> Entry:
         """Write one call and fsync it; raises OSError (the disk is full, the folder is gone)."""
         fd = self._fd if self._fd is not None else self._open()
         seq = self._next_seq
@@ -185,7 +186,7 @@ class RecordJournal:
         self._torn_tail = False
 
 
-def write_dead_letter(folder: Path, record: dict[str, Any], error: str) -> Path:
+def write_dead_letter(folder: Path, record: JsonObject, error: str) -> Path:
     """Keep a record the database refused for good, with why, in today's dead-letter file."""
     make_folder(folder)
     path = folder / f"deadletter-{time.strftime('%Y%m%d')}.jsonl"
@@ -269,7 +270,7 @@ def _parse(line: bytes) -> Entry | int | None:
     return None
 
 
-def _parse_legacy(line: bytes) -> dict[str, Any] | None:
+def _parse_legacy(line: bytes) -> JsonObject | None:
     try:
         value = json.loads(line)
     except ValueError:
@@ -277,7 +278,7 @@ def _parse_legacy(line: bytes) -> dict[str, Any] | None:
     return value if isinstance(value, dict) and "channel_id" in value else None
 
 
-def _record_line(seq: int, record: dict[str, Any]) -> bytes:
+def _record_line(seq: int, record: JsonObject) -> bytes:
     return json.dumps({"seq": seq, "record": record}, default=str).encode() + b"\n"
 
 

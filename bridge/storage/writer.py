@@ -16,7 +16,6 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import structlog
 from sqlalchemy.exc import (
@@ -32,6 +31,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from bridge.config import ConfigError
+from bridge.records import CallRecord, JsonObject
 from bridge.storage.calls import CallStore
 from bridge.storage.spool import Entry, RecordJournal, SpoolInUse, remove_files_older_than, write_dead_letter
 
@@ -95,7 +95,7 @@ class RecordWriter:
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
-        self._loading: list[dict[str, Any]] | None = None
+        self._loading: list[JsonObject] | None = None
         self._keep_journal = False  # a record that is neither saved nor dead-lettered is still in it
         self._task: asyncio.Task[None] | None = None
         self._purge_task: asyncio.Task[None] | None = None
@@ -133,12 +133,16 @@ class RecordWriter:
             self._backlog_offset, self._backlog_count = 0, left
             self._wakeup.set()
         for record in early:
-            self.submit(record)
+            self._submit(record)
         if self.retention_days > 0:
             self._purge_task = loop.create_task(self._purge_every_hour(), name="record-retention")
 
-    def submit(self, record: dict[str, Any]) -> None:
+    def submit(self, record: CallRecord) -> None:
         """Put one finished call in the journal (fsync'd) and then in line for the database."""
+        self._submit(record.as_dict())
+
+    def _submit(self, record: JsonObject) -> None:
+        """The journal holds each record as JSON; it is read back into a CallRecord to be saved."""
         if self._loading is not None:
             self._loading.append(record)  # the journal is being rewritten; appended right after
             return
@@ -185,7 +189,7 @@ class RecordWriter:
         if self._in_flight is not None and self._in_flight.seq is None:
             memory_only.append(self._in_flight.record)
         for record in memory_only:
-            self.submit(record)  # one more try at the journal
+            self._submit(record)  # one more try at the journal
         self.journal.close()
         if left:
             log.error(
@@ -237,12 +241,13 @@ class RecordWriter:
         else:
             self._backlog_offset = offset
 
-    async def _save(self, record: dict[str, Any]) -> str | None:
-        """None once saved; the error's text if the database refuses this row for good."""
+    async def _save(self, record: JsonObject) -> str | None:
+        """None once saved; the error's text if the database refuses this row for good (or the
+        journal's JSON is no call record at all)."""
         delay = 0.5
         while True:
             try:
-                await self.store.save(record)
+                await self.store.save(CallRecord.from_dict(record))
                 return None
             except Exception as error:  # noqa: BLE001 - a row that cannot be saved must not stop the writer
                 if is_permanent(error):

@@ -14,6 +14,7 @@ import ipaddress
 import socket
 import time
 import uuid
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -25,10 +26,10 @@ from bridge.config import MediaConfig
 from bridge.media.clock import MediaClock
 from bridge.media.session import RtpSession, open_rtp_session
 from bridge.pipelines.base import CallInfo, MediaPipeline, TransferOutcome
+from bridge.records import CallRecord, MediaSummary, TransferSummary
 from bridge.routing.intents import RouteMatch
 from bridge.routing.queues import QueueMonitor
 from bridge.telephony.ending import hand_over_to_dialplan, handed_over
-from bridge.telephony.record import CallRecord
 from bridge.telephony.transfer import ExtensionLegs
 
 if TYPE_CHECKING:
@@ -137,8 +138,7 @@ class CallSession:
     async def transfer(self, route: RouteMatch, variables: dict[str, str]) -> TransferOutcome:
         """CallControl: send the caller to an allowlisted target (the allowlist was checked upstream)."""
         target = route.target
-        self.record.transfer = {"target": route.name, "kind": target.kind, "destination": target.destination}
-        self.record.transfer["by"] = route.by
+        tried = self.record.transfer = TransferSummary(route.name, target.kind, target.destination, route.by)
         try:
             for name, value in variables.items():  # the caller's words: cleaned before the dialplan sees them
                 await self.ari.set_variable(self.channel_id, name, channel_text(value))
@@ -157,7 +157,7 @@ class CallSession:
         except AriError as error:
             self._log.warning("call.transfer_failed", target=route.name, error=str(error))
             outcome = "failed"
-        self.record.transfer["outcome"] = outcome
+        self.record.transfer = replace(tried, outcome=outcome)
         return outcome
 
     def _handover_event(self, event: dict[str, str]) -> None:
@@ -271,7 +271,8 @@ class CallSession:
             await self._quietly(self.ari.destroy_bridge(self.bridge_id))
         self.record.ended_at = time.time()
         self.record.end_reason = self.record.end_reason or "ended"
-        self._log.info("call.end", reason=self.record.end_reason, media=self.record.media)
+        media = self.record.media.as_dict() if self.record.media is not None else {}
+        self._log.info("call.end", reason=self.record.end_reason, media=media)
 
     async def _quietly(self, operation: Any) -> None:
         """Tear-down step: 'not found' means already gone, which is the goal."""
@@ -310,18 +311,18 @@ async def asterisk_rtp_address(channel: dict[str, Any], ari_url: str, local_host
     return host, port
 
 
-def _media_summary(rtp: RtpSession) -> dict[str, Any]:
+def _media_summary(rtp: RtpSession) -> MediaSummary:
     stats = rtp.stats
     jitter = rtp.jitter.stats
-    return {
-        "packets_in": stats.packets_in,
-        "packets_out": stats.packets_out,
-        "audio_frames_out": stats.audio_frames_out,
-        "lost": jitter.lost,
-        "late": jitter.late,
-        "malformed": stats.malformed,
-        "foreign": stats.foreign,
-        "wrong_payload_type": stats.wrong_payload_type,
-        "wrong_size": stats.wrong_size,
-        "send_interval_error_p99_ms": round(stats.send_interval_error.percentile(0.99) * 1000, 3),
-    }
+    return MediaSummary(
+        packets_in=stats.packets_in,
+        packets_out=stats.packets_out,
+        audio_frames_out=stats.audio_frames_out,
+        lost=jitter.lost,
+        late=jitter.late,
+        malformed=stats.malformed,
+        foreign=stats.foreign,
+        wrong_payload_type=stats.wrong_payload_type,
+        wrong_size=stats.wrong_size,
+        send_interval_error_p99_ms=round(stats.send_interval_error.percentile(0.99) * 1000, 3),
+    )

@@ -21,9 +21,9 @@ import structlog
 from bridge.ari.client import AriClient, AriError
 from bridge.background import BackgroundTasks
 from bridge.config.routing import OutboundConfig
+from bridge.records import CallRecord
 from bridge.telephony.call import CallSession
 from bridge.telephony.ending import Q850_UNANSWERED
-from bridge.telephony.record import CallRecord
 from bridge.telephony.stasis import StasisApplication
 
 log = structlog.get_logger(__name__)
@@ -62,7 +62,8 @@ class OutboundCall:
         }
         if self.record is not None:
             result["end_reason"] = self.record.end_reason
-            result["conversation"] = self.record.conversation
+            conversation = self.record.conversation
+            result["conversation"] = conversation.as_dict() if conversation is not None else {}
         return result
 
 

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, Protocol
 
 import structlog
@@ -22,11 +22,12 @@ from bridge.config import MediaConfig
 from bridge.dialplan import FAILED, DeclineResult, DialplanApps, listed_apps
 from bridge.media.clock import MediaClock
 from bridge.pipelines.base import PipelineFactory
+from bridge.records import CallRecord
 from bridge.routing.queues import QueueMonitor
 from bridge.telephony.call import CallSession
 from bridge.telephony.ending import hand_over_to_dialplan
 from bridge.telephony.reconcile import Reconciler
-from bridge.telephony.record import CLIENT_SESSION, CallRecord
+from bridge.telephony.record import CLIENT_SESSION
 
 log = structlog.get_logger(__name__)
 
@@ -51,6 +52,7 @@ class StasisApplication:
         clock: MediaClock,
         pipelines: PipelineFactory,
         default_persona: str = "default",
+        personas: Collection[str] | None = None,
         queues: QueueMonitor | None = None,
         ring_seconds: int = 20,
         record_calls: bool = False,
@@ -62,6 +64,8 @@ class StasisApplication:
         self.clock = clock
         self.pipelines = pipelines
         self.default_persona = default_persona
+        # The configured persona names: a call asking for another gets the default (None: take any).
+        self.personas = personas
         self.queues = queues
         self.personas_by_number: dict[str, str] = {}
         self.ring_seconds = ring_seconds
@@ -169,7 +173,8 @@ class StasisApplication:
         self.declined[reason] += 1
         caller = channel.get("caller") or {}
         called = args[1].strip() if len(args) > 1 else ""
-        record = CallRecord(str(channel["id"]), str(caller.get("number", "")), self._persona_for(args), called)
+        persona = self._persona_for(str(channel["id"]), args)
+        record = CallRecord(str(channel["id"]), str(caller.get("number", "")), persona, called)
         record.end_reason = f"declined:{reason}"
         record.node = self.node
         log.warning("call.declined", call=record.channel_id, reason=reason, calls=len(self.calls), limit=self.max_calls)
@@ -184,15 +189,22 @@ class StasisApplication:
         async with self.call_finished:
             self.call_finished.notify_all()
 
-    def _persona_for(self, args: list[str]) -> str:
+    def _persona_for(self, call_id: str, args: list[str]) -> str:
+        """The persona the call will talk with, decided once: the one the dialplan asked for, else
+        the called number's, else the default. An unknown name gets the default, and the record
+        says so, since the pipeline is built for that persona and not for the name asked."""
         asked = args[0].strip() if args else ""
         called = args[1].strip() if len(args) > 1 else ""
-        return asked or self.personas_by_number.get(called, self.default_persona)
+        persona = asked or self.personas_by_number.get(called, self.default_persona)
+        if self.personas is not None and persona not in self.personas:
+            log.warning("call.unknown_persona", call=call_id, asked=persona, persona=self.default_persona)
+            return self.default_persona
+        return persona
 
     def _start_call(self, channel: dict[str, Any], args: list[str], direction: str = "inbound") -> CallSession:
         called = args[1].strip() if len(args) > 1 else ""
         session = args[2].strip() if len(args) > 2 else ""
-        persona = self._persona_for(args)
+        persona = self._persona_for(str(channel["id"]), args)
         call = CallSession(
             self.ari,
             self.media_config,

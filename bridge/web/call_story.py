@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
+from bridge.records import CallRecord, ConversationReport, TransferSummary
 from bridge.telephony.ending import HANDED_OVER, handed_over
 
 OutcomeKind = Literal["answered", "transferred", "message", "refused", "declined", "failed", "abandoned"]
@@ -40,45 +41,41 @@ class Outcome:
     words: str
 
 
-def outcome(record: dict[str, Any]) -> Outcome:
+def outcome(record: CallRecord) -> Outcome:
     """The call's ending as an operator would say it."""
-    end = str(record.get("end_reason") or "")
-    conversation = record.get("conversation") or {}
-    ended_by = str(conversation.get("end_reason") or "")
-    transfer = record.get("transfer") or {}
+    end = record.end_reason
+    conversation = record.conversation or ConversationReport()
+    ended_by = conversation.end_reason
     if end.startswith("declined:"):
         reason = _DECLINED.get(end.removeprefix("declined:"), end.removeprefix("declined:"))
         return Outcome("declined", f"declined, to the next bridge or the fallback queue: {reason}")
-    if transfer.get("target"):
-        return _transferred(transfer, record.get("handover_events") or [])
-    if ended_by == "message_taken" or conversation.get("message"):
+    if record.transfer is not None and record.transfer.target:
+        return _transferred(record.transfer, record.handover_events)
+    if ended_by == "message_taken" or conversation.message:
         return Outcome("message", "message taken")
     if ended_by == "backend_error":
         where = "handed to the fallback queue" if end.startswith(HANDED_OVER) else "ended"
         return Outcome("failed", f"{where}: a model failed")
     if end.startswith(handed_over("failed")):
-        cause = "bridge error" if record.get("error") else "bridge stopping or unavailable"
+        cause = "bridge error" if record.error else "bridge stopping or unavailable"
         return Outcome("failed", f"handed to the fallback queue: {cause}")
-    refused = (conversation.get("routing") or {}).get("refused") or []
-    if refused:
+    if conversation.routing is not None and conversation.routing.refused:
         return Outcome("refused", "refused: asked for a place not listed")
     if ended_by in _CONVERSATION_ENDS:
         return Outcome("answered", _CONVERSATION_ENDS[ended_by])
-    if not record.get("media_connected") and end.startswith("caller:"):
+    if not record.media_connected and end.startswith("caller:"):
         return Outcome("abandoned", "caller hung up before the agent answered")
     if end.startswith("caller:"):
-        said = any(turn.get("caller") for turn in conversation.get("turns") or [])
+        said = any(turn.caller for turn in conversation.turns)
         return Outcome("answered", "answered, caller hung up" if said else "answered, caller hung up without speaking")
-    if record.get("error"):
-        return Outcome("failed", f"ended: {record['error']}")
+    if record.error:
+        return Outcome("failed", f"ended: {record.error}")
     return Outcome("answered", "ended by the agent" if end else "in progress")
 
 
-def _transferred(transfer: dict[str, Any], events: list[dict[str, str]]) -> Outcome:
-    target = str(transfer["target"])
-    kind = transfer.get("kind")
-    result = str(transfer.get("outcome") or "")
-    if kind == "queue":
+def _transferred(transfer: TransferSummary, events: list[dict[str, str]]) -> Outcome:
+    target = transfer.target
+    if transfer.kind == "queue":
         words = f"sent to {target} queue"
         connected = next((event for event in events if event.get("Event") == "AgentConnect"), None)
         if connected is not None:
@@ -87,28 +84,23 @@ def _transferred(transfer: dict[str, Any], events: list[dict[str, str]]) -> Outc
         if any(event.get("Event") == "QueueCallerAbandon" for event in events):
             return Outcome("abandoned", f"{words} - caller hung up waiting")
         return Outcome("transferred", words)
-    if kind == "dialplan":
+    if transfer.kind == "dialplan":
         return Outcome("transferred", f"sent to {target} (dialplan)")
-    if result == "answered":
+    if transfer.outcome == "answered":
         return Outcome("transferred", f"put through to {target} - answered")
-    if result in _TRANSFER_RESULTS:
-        return Outcome("answered", f"tried {target}: {_TRANSFER_RESULTS[result]}")
+    if transfer.outcome in _TRANSFER_RESULTS:
+        return Outcome("answered", f"tried {target}: {_TRANSFER_RESULTS[transfer.outcome]}")
     return Outcome("transferred", f"put through to {target}")
 
 
-def duration_seconds(record: dict[str, Any]) -> float | None:
-    started, ended = record.get("started_at"), record.get("ended_at")
-    return float(ended) - float(started) if started is not None and ended is not None else None
+def duration_seconds(record: CallRecord) -> float | None:
+    return record.ended_at - record.started_at if record.ended_at is not None else None
 
 
-def voice_to_voice_ms(record: dict[str, Any]) -> list[int]:
+def voice_to_voice_ms(record: CallRecord) -> list[int]:
     """Per answered turn: caller's last voiced frame to the agent's first frame out."""
-    turns = (record.get("conversation") or {}).get("turns") or []
-    return [
-        int(turn["latency_ms"]["first_frame_out"])
-        for turn in turns
-        if "first_frame_out" in (turn.get("latency_ms") or {})
-    ]
+    turns = record.conversation.turns if record.conversation is not None else []
+    return [turn.latency_ms["first_frame_out"] for turn in turns if "first_frame_out" in turn.latency_ms]
 
 
 def median_ms(values: list[int]) -> int | None:
@@ -125,19 +117,17 @@ class Line:
     note: str = ""
 
 
-def conversation_lines(record: dict[str, Any]) -> list[Line]:
+def conversation_lines(record: CallRecord) -> list[Line]:
     """The whole conversation in order: the greeting, each caller turn and what the agent said,
     and what the agent said unasked (re-prompts, desk phrases, the goodbye)."""
-    conversation = record.get("conversation") or {}
+    conversation = record.conversation or ConversationReport()
     lines = []
-    if conversation.get("greeting"):
-        lines.append(Line(0.0, "agent", str(conversation["greeting"]), "greeting"))
-    for turn in conversation.get("turns") or []:
-        at = turn.get("at_s")
-        outcome_note = str(turn.get("outcome") or "")
-        if turn.get("caller"):
-            lines.append(Line(at, "caller", str(turn["caller"])))
-        if turn.get("agent"):
-            interrupted = " (interrupted)" if turn.get("interrupted") else ""
-            lines.append(Line(at, "agent", str(turn["agent"]), outcome_note + interrupted))
+    if conversation.greeting:
+        lines.append(Line(0.0, "agent", conversation.greeting, "greeting"))
+    for turn in conversation.turns:
+        if turn.caller:
+            lines.append(Line(turn.at_s, "caller", turn.caller))
+        if turn.agent:
+            interrupted = " (interrupted)" if turn.interrupted else ""
+            lines.append(Line(turn.at_s, "agent", turn.agent, turn.outcome + interrupted))
     return lines

@@ -14,13 +14,14 @@ import hmac
 import secrets
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from hashlib import sha256
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
 from bridge.ari.client import AriError
+from bridge.records import CallRecord, ConversationReport, JsonObject
 from bridge.routing.messages import message_audio
 from bridge.storage.calls import CallStore
 from bridge.web import dashboard_pages as pages
@@ -34,11 +35,33 @@ WEB_ROOT = Path(__file__).resolve().parent
 Recordings = Callable[[str], Awaitable[bytes]]
 
 
+@dataclass(frozen=True, slots=True)
+class LiveCall:
+    """A call in progress as the dashboard shows it: who, which persona, the conversation so far."""
+
+    id: str
+    caller: str
+    persona: str
+    direction: str
+    seconds: float
+    conversation: ConversationReport | None
+
+    def as_dict(self) -> JsonObject:
+        return {
+            "id": self.id,
+            "caller": self.caller,
+            "persona": self.persona,
+            "direction": self.direction,
+            "seconds": self.seconds,
+            "conversation": self.conversation.as_dict() if self.conversation is not None else {},
+        }
+
+
 class Dashboard:
     def __init__(
         self,
         password: str | None,
-        live: Callable[[], list[dict[str, Any]]],
+        live: Callable[[], list[LiveCall]],
         store: CallStore,
         recordings: Recordings | None = None,
         messages_dir: Path | None = None,
@@ -135,14 +158,14 @@ class Dashboard:
         call_id = request.match_info["call_id"]
         record = await self._record(call_id)
         base = f"/dashboard/calls/{call_id}"
-        recording = f"{base}/recording" if record.get("recording") and self.recordings else ""
+        recording = f"{base}/recording" if record.recording and self.recordings else ""
         message = f"{base}/message" if await self._message_wav(record) is not None else ""
         return _html(pages.page(f"Call {call_id}", pages.call_page(call_id, record, recording, message)))
 
     async def recording(self, request: web.Request) -> web.StreamResponse:
         self._require(request)
         record = await self._record(request.match_info["call_id"])
-        name = str(record.get("recording") or "")
+        name = record.recording
         if not name or self.recordings is None:
             raise web.HTTPNotFound(text="this call has no recording")
         try:
@@ -160,23 +183,23 @@ class Dashboard:
 
     async def live_json(self, request: web.Request) -> web.Response:
         self._require(request)
-        return web.json_response(self.live())
+        return web.json_response([call.as_dict() for call in self.live()])
 
     # -- helpers -------------------------------------------------------------------------------
 
-    async def _record(self, call_id: str) -> dict[str, Any]:
+    async def _record(self, call_id: str) -> CallRecord:
+        """The stored call, else a call in progress: so far, only who and what was said."""
         row = await self.store.get(call_id)
         if row is not None:
-            record: dict[str, Any] = row["record"]
-            return record
-        live = next((call for call in self.live() if call["id"] == call_id), None)
+            return CallRecord.from_dict({"channel_id": call_id, **row["record"]})
+        live = next((call for call in self.live() if call.id == call_id), None)
         if live is None:
             raise web.HTTPNotFound(text="no such call")
-        return {"conversation": live["conversation"], "caller": live["caller"], "persona": live["persona"]}
+        return CallRecord(call_id, live.caller, live.persona, conversation=live.conversation)
 
-    async def _message_wav(self, record: dict[str, Any]) -> Path | None:
+    async def _message_wav(self, record: CallRecord) -> Path | None:
         """The message's audio (file reads off the event loop)."""
-        saved = (record.get("conversation") or {}).get("message")
+        saved = record.conversation.message if record.conversation is not None else ""
         if self.messages_dir is None or not saved:
             return None
         return await asyncio.to_thread(message_audio, Path(str(saved)), self.messages_dir)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import html
 import time
-from typing import Any
 
 from bridge.conversation.turns import STAGES
+from bridge.records import CallRecord, ConversationReport, TurnRecord
 from bridge.web.call_story import (
     OUTCOME_KINDS,
     conversation_lines,
@@ -123,23 +123,22 @@ def _history_row(row: HistoryRow) -> str:
     )
 
 
-def call_page(call_id: str, record: dict[str, Any], recording_url: str, message_url: str) -> str:
-    conversation = record.get("conversation") or {}
-    told = outcome(record) if record.get("end_reason") else None
-    routing = conversation.get("routing") or {}
-    facts = {
-        "caller": record.get("caller", ""),
-        "called": record.get("called", ""),
-        "caller codec": record.get("caller_codec", ""),
-        "our leg": record.get("media_format", ""),
-        "persona": record.get("persona", ""),
-        "node": record.get("node", ""),
+def call_page(call_id: str, record: CallRecord, recording_url: str, message_url: str) -> str:
+    conversation = record.conversation or ConversationReport()
+    told = outcome(record) if record.end_reason else None
+    facts: dict[str, object] = {
+        "caller": record.caller,
+        "called": record.called,
+        "caller codec": record.caller_codec,
+        "our leg": record.media_format,
+        "persona": record.persona,
+        "node": record.node,
         "outcome": told.words if told else "in progress",
-        "wanted": routing.get("intent") or "",
+        "wanted": conversation.routing.intent if conversation.routing is not None else "",
         "duration": seconds(duration_seconds(record)),
         "voice-to-voice p50": f"{median_ms(voice_to_voice_ms(record)) or '-'} ms",
-        "barge-ins": conversation.get("barge_ins", 0),
-        "ended because": record.get("end_reason", ""),
+        "barge-ins": conversation.barge_ins,
+        "ended because": record.end_reason,
     }
     summary = "".join(f"<dt>{e(key)}</dt><dd>{e(value)}</dd>" for key, value in facts.items() if value != "")
     audio = "".join(
@@ -155,21 +154,21 @@ def call_page(call_id: str, record: dict[str, Any], recording_url: str, message_
     return (
         f"<p><a href=/dashboard>all calls</a></p><h2>Call {e(call_id)}</h2><dl>{summary}</dl>{audio}"
         f"<h3>Conversation</h3><ol class=conversation>{lines}</ol>"
-        f"<h3>Where the time went, per turn</h3>{waterfall(conversation.get('turns') or [])}"
+        f"<h3>Where the time went, per turn</h3>{waterfall(conversation.turns)}"
     )
 
 
-def waterfall(turns: list[dict[str, Any]]) -> str:
+def waterfall(turns: list[TurnRecord]) -> str:
     """One bar per turn, every bar on the same scale (the slowest turn fills the width); each
     segment is one stage, labelled, with its milliseconds on hover."""
-    timed = [turn for turn in turns if turn.get("latency_ms")]
+    timed = [turn for turn in turns if turn.latency_ms]
     if not timed:
         return "<p class=meta>No timed turns.</p>"
-    slowest = max(max(turn["latency_ms"].values()) for turn in timed) or 1
+    slowest = max(max(turn.latency_ms.values()) for turn in timed) or 1
     legend = "".join(f"<span><i class='s{i}'></i>{e(STAGE_NAMES[stage])}</span>" for i, stage in enumerate(STAGES))
     bars = []
     for turn in timed:
-        latency = turn["latency_ms"]
+        latency = turn.latency_ms
         segments, previous = [], 0
         for i, stage in enumerate(STAGES):
             if stage not in latency:
@@ -182,7 +181,7 @@ def waterfall(turns: list[dict[str, Any]]) -> str:
                 f"(+{value - previous} ms)'>{e(label)}</span>"
             )
             previous = value
-        said = str(turn.get("caller") or "")[:60]
+        said = turn.caller[:60]
         bars.append(
             f"<div class=wf-row><div class=wf-label>{e(said)}<span class=meta> {previous} ms</span></div>"
             f"<div class=wf-bar>{''.join(segments)}</div></div>"

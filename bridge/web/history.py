@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from bridge.records import CallRecord, ConversationReport, JsonObject
 from bridge.storage.calls import CallStore
 from bridge.web.call_story import OUTCOME_KINDS, Outcome, duration_seconds, median_ms, outcome, voice_to_voice_ms
 
@@ -104,9 +105,10 @@ async def history(store: CallStore, chosen: HistoryFilter, limit: int = HISTORY_
     return [row for row in rows if not chosen.outcome or row.outcome.kind == chosen.outcome]
 
 
-def _row(row: dict[str, Any]) -> HistoryRow:
-    record = row.get("record") or {}
-    conversation = record.get("conversation") or {}
+def _row(row: Mapping[str, Any]) -> HistoryRow:
+    """A database row (its columns, and the whole record as JSON) as the history shows it."""
+    record = CallRecord.from_dict({"channel_id": row["id"], **(row.get("record") or {})})
+    conversation = record.conversation or ConversationReport()
     return HistoryRow(
         id=str(row["id"]),
         started_at=float(row["started_at"]),
@@ -121,8 +123,8 @@ def _row(row: dict[str, Any]) -> HistoryRow:
         duration_s=duration_seconds(record),
         turns=int(row.get("turns") or 0),
         voice_to_voice_ms=voice_to_voice_ms(record),
-        barge_ins=int(conversation.get("barge_ins") or 0),
-        errors=len(conversation.get("errors") or []) + (1 if record.get("error") else 0),
+        barge_ins=conversation.barge_ins,
+        errors=len(conversation.errors) + (1 if record.error else 0),
         summary=str(row.get("summary") or ""),
     )
 
@@ -167,7 +169,7 @@ def _cell(text: str) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def hourly(rows: list[HistoryRow], now: float | None = None) -> dict[str, Any]:
+def hourly(rows: list[HistoryRow], now: float | None = None) -> JsonObject:
     """Series per hour for the charts, from the first hour with a call (or DEFAULT_HOURS ago)."""
     now = time.time() if now is None else now
     end = math.floor(now / 3600) * 3600

@@ -7,20 +7,30 @@ Labels stay few: never a number or a call id; personas are the configured names 
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Collection, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from bridge.records import CallRecord, ConversationReport, MediaSummary
 from bridge.speech.workers import WorkerState
 from bridge.telephony.ending import HANDED_OVER
-from bridge.telephony.record import CallRecord
 from bridge.web.call_story import OUTCOME_KINDS, OutcomeKind, outcome
 
 LATENCY_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0, 1.2, 1.5, 2.0, 3.0, 5.0)
-_DROPS = ("lost", "late", "malformed", "foreign", "wrong_payload_type", "wrong_size")
+
+
+def _drops(media: MediaSummary) -> dict[str, int]:
+    """RTP packets lost or dropped on the call, by reason (the label values of bridge_rtp_problems)."""
+    return {
+        "lost": media.lost,
+        "late": media.late,
+        "malformed": media.malformed,
+        "foreign": media.foreign,
+        "wrong_payload_type": media.wrong_payload_type,
+        "wrong_size": media.wrong_size,
+    }
 
 
 def end_label(end_reason: str) -> str:
@@ -33,7 +43,7 @@ def end_label(end_reason: str) -> str:
 def call_outcome(record: CallRecord) -> OutcomeKind:
     """The call's ending in the history's own words, so a chart of bridge_calls_by_outcome_total
     and the dashboard's outcome filter count the same calls the same way."""
-    return outcome(dataclasses.asdict(record)).kind
+    return outcome(record).kind
 
 
 def persona_label(persona: str, known: Collection[str] | None) -> str:
@@ -97,20 +107,20 @@ class BridgeMetrics:
         if record.end_reason.startswith("declined:"):
             self.declined.labels(record.end_reason.removeprefix("declined:")).inc()
             return
-        conversation = record.conversation
-        for turn in conversation.get("turns", []):
-            self.turns.labels(str(turn.get("outcome", "unknown")).split(":", 1)[0]).inc()
-            for stage, milliseconds in (turn.get("latency_ms") or {}).items():
+        conversation = record.conversation or ConversationReport()
+        for turn in conversation.turns:
+            self.turns.labels(turn.outcome.split(":", 1)[0]).inc()
+            for stage, milliseconds in turn.latency_ms.items():
                 self.turn_latency.labels(stage).observe(milliseconds / 1000)
-        self.barge_ins.inc(int(conversation.get("barge_ins", 0)))
-        self.backend_errors.inc(len(conversation.get("errors", [])))
-        if record.transfer:
-            self.transfers.labels(record.transfer.get("target", ""), record.transfer.get("outcome", "")).inc()
-        media = record.media
-        self.rtp_packets.labels("in").inc(int(media.get("packets_in", 0)))
-        self.rtp_packets.labels("out").inc(int(media.get("packets_out", 0)))
-        for reason in _DROPS:
-            self.rtp_dropped.labels(reason).inc(int(media.get(reason, 0)))
+        self.barge_ins.inc(conversation.barge_ins)
+        self.backend_errors.inc(len(conversation.errors))
+        if record.transfer is not None:
+            self.transfers.labels(record.transfer.target, record.transfer.outcome).inc()
+        media = record.media or MediaSummary()
+        self.rtp_packets.labels("in").inc(media.packets_in)
+        self.rtp_packets.labels("out").inc(media.packets_out)
+        for reason, count in _drops(media).items():
+            self.rtp_dropped.labels(reason).inc(count)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

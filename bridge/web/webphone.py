@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
 from bridge.config.ops import WebphoneConfig
-from bridge.telephony.record import CLIENT_SESSION, CallRecord
+from bridge.records import CallRecord, ConversationReport, JsonObject
+from bridge.telephony.record import CLIENT_SESSION
 
 WEB_ROOT = Path(__file__).resolve().parent
 # Served without the API token: the page is public, the SIP password is what lets a caller in.
@@ -30,8 +30,8 @@ class PhoneCall:
     """The web phone's own call as the page may see it: in progress (`live`) or finished."""
 
     record: CallRecord
-    # The conversation so far (a live call's pipeline report) or as it was stored at the end.
-    report: dict[str, Any]
+    # The conversation so far (a live call's pipeline report) or as it was kept at the end.
+    report: ConversationReport | None
     live: bool
 
 
@@ -65,24 +65,24 @@ def add_phone_routes(app: web.Application, config: WebphoneConfig, find_call: Ca
 _NO_CACHE = {"Cache-Control": "no-store"}
 
 
-def _live(call: PhoneCall) -> dict[str, Any]:
+def _live(call: PhoneCall) -> JsonObject:
     return {
         "state": "connected" if call.record.media_connected else "connecting",
         **_conversation(call.record, call.report),
     }
 
 
-def _finished(record: CallRecord) -> dict[str, Any]:
+def _finished(record: CallRecord) -> JsonObject:
     return {"state": "ended", "end_reason": record.end_reason, **_conversation(record, record.conversation)}
 
 
-def _conversation(record: CallRecord, report: dict[str, Any]) -> dict[str, Any]:
+def _conversation(record: CallRecord, report: ConversationReport | None) -> JsonObject:
     """Only what the caller heard and said, with latencies: no routing internals, no errors."""
     return {
         "call_id": record.channel_id,
         "persona": record.persona,
         "caller_codec": record.caller_codec,
-        "greeting": report.get("greeting", ""),
-        "speaking": report.get("speaking", ""),
-        "turns": report.get("turns", []),
+        "greeting": report.greeting if report is not None else "",
+        "speaking": report.speaking if report is not None else "",
+        "turns": [turn.as_dict() for turn in report.turns] if report is not None else [],
     }

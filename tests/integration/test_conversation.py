@@ -18,10 +18,10 @@ import pytest
 from bridge.conversation.agent import Agent
 from bridge.media.codecs import codec_for, rms
 from bridge.pbx.instance import AsteriskInstance
+from bridge.records import CallRecord
 from bridge.speech.llm import ChatMessage, LabelScores
 from bridge.speech.stt import RecognitionStream, SpeechRecognizer
 from bridge.speech.workers import ModelWorker, Supervised
-from bridge.telephony.record import CallRecord
 from tests.integration.conftest import running_bridge, wait_for_finished_calls
 from tests.integration.test_faults import until
 from tests.integration.test_routing_fallback import wait_for_queue_caller
@@ -66,7 +66,7 @@ async def test_caller_question_gets_a_spoken_answer_on_topic(
         await wait_for_finished_calls(service, 1)
         record = only_record(list(service.app.finished))
 
-    turns = record.conversation["turns"]
+    turns = record.as_dict()["conversation"]["turns"]
     assert len(turns) == 1, record.conversation
     assert similarity(turns[0]["caller"], "where are you located") >= 0.7, turns[0]
     assert turns[0]["outcome"] == "answered"
@@ -89,7 +89,7 @@ async def test_caller_barging_in_silences_the_agent(asterisk: AsteriskInstance, 
         await wait_for_finished_calls(service, 1)
         record = only_record(list(service.app.finished))
 
-    assert record.conversation["barge_ins"] == 1, record.conversation
+    assert record.as_dict()["conversation"]["barge_ins"] == 1, record.conversation
     onset = wire.first_sent_voice()
     finished = wire.last_sent_voice(before=onset + 6)
     greeting_spans = [span for span in wire.received_voice_spans() if span[0] < onset]
@@ -97,7 +97,7 @@ async def test_caller_barging_in_silences_the_agent(asterisk: AsteriskInstance, 
     # The greeting runs ~4 s; once the caller talks over it, the line from the agent goes quiet.
     while_caller_talks = wire.received_between(onset + 0.4, finished)
     assert rms(while_caller_talks) < SILENT_RMS, "agent kept talking over the caller"
-    turn = record.conversation["turns"][0]
+    turn = record.as_dict()["conversation"]["turns"][0]
     assert similarity(turn["caller"], "sorry what are your opening hours on saturday") >= 0.7, turn
     answer = await hear(agent, wire.received_between(finished, 99.0))
     assert {"saturday", "9", "nine", "1", "pm", "9am", "1pm"} & answer, answer
@@ -135,8 +135,8 @@ async def test_backend_failure_apologises_and_transfers_to_the_queue(
         wire, _ = await call
 
     assert record.end_reason == "handed_back_to_dialplan:failed"
-    assert record.conversation["end_reason"] == "backend_error"
-    assert any("model server went away" in error for error in record.conversation["errors"])
+    assert record.as_dict()["conversation"]["end_reason"] == "backend_error"
+    assert any("model server went away" in error for error in record.as_dict()["conversation"]["errors"])
     asked_at = wire.first_sent_voice(after=4.0)
     apology = await hear(agent, wire.received_between(asked_at, asked_at + 8.0))
     assert {"sorry", "colleague", "problem"} & apology, apology
@@ -197,7 +197,9 @@ async def test_a_stuck_recogniser_sends_the_caller_to_a_person_and_is_restarted_
             await wait_for_finished_calls(service, 1)
             stuck = service.app.finished[0]
             assert stuck.end_reason == "handed_back_to_dialplan:failed"
-            assert stuck.conversation["errors"] == ["ModelStalled: speech recognition gave nothing for 2 s"]
+            assert stuck.as_dict()["conversation"]["errors"] == [
+                "ModelStalled: speech recognition gave nothing for 2 s"
+            ]
             await until(lambda: stt.state().restarts > 0, 15, "the supervisor (every 5 s) to restart it")
             assert service.health()["models"]["stt"]["restarts"] == 1
             assert service.health()["models_ok"]
@@ -208,7 +210,7 @@ async def test_a_stuck_recogniser_sends_the_caller_to_a_person_and_is_restarted_
             await first
     finally:
         recognizer.release.set()
-    (turn,) = [turn for turn in answered.conversation["turns"] if turn["caller"]]
+    (turn,) = [turn for turn in answered.as_dict()["conversation"]["turns"] if turn["caller"]]
     assert turn["outcome"].startswith("answered"), turn
     assert "opening" in turn["caller"].lower()  # heard by the real Whisper on its fresh thread
 
@@ -231,7 +233,7 @@ async def test_smart_turn_judges_the_callers_pause_in_a_real_call(
         await wait_for_finished_calls(service, 1)
         record = only_record(list(service.app.finished))
 
-    (turn,) = record.conversation["turns"]
+    (turn,) = record.as_dict()["conversation"]["turns"]
     assert turn["outcome"] == "answered", turn
     assert turn["end_of_turn"] and all(0.0 <= p <= 1.0 for p in turn["end_of_turn"]), turn
     assert similarity(turn["caller"], "where are you located") >= 0.7, turn

@@ -74,7 +74,9 @@ async def test_an_operator_reads_the_dashboard_of_real_calls(
         await wait_for_finished_calls(service, len(talks), timeout=60)
         assert await service.records.drain(10)
         assert await service.store.count() >= 20
-        conversation_call = next(r for r in service.app.finished if r.conversation.get("turns") and r.recording)
+        conversation_call = next(
+            r for r in service.app.finished if r.as_dict()["conversation"].get("turns") and r.recording
+        )
 
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=QUIET_FLAGS)

@@ -140,7 +140,7 @@ async def test_asterisk_crash_and_restart_end_its_calls_cleanly_and_new_calls_wo
 
     assert ended.end_reason == "caller:missing_after_reconnect", ended.end_reason
     assert result.successful_calls == 1, result.output
-    assert service.app.finished[1].media["packets_in"] > 50
+    assert service.app.finished[1].media.packets_in > 50
 
 
 async def test_soak_of_concurrent_calls_leaves_nothing_behind(asterisk: AsteriskInstance, workdir: Path) -> None:
@@ -163,5 +163,5 @@ async def test_soak_of_concurrent_calls_leaves_nothing_behind(asterisk: Asterisk
 
     assert len(ids) == rounds * concurrent
     assert ids <= {row["id"] for row in stored}  # every call has its row: no lost records
-    assert all(record.media["packets_in"] > 100 and record.media["malformed"] == 0 for record in service.app.finished)
+    assert all(record.media.packets_in > 100 and record.media.malformed == 0 for record in service.app.finished)
     assert files_after <= open_files + 2, (open_files, files_after)  # sockets and files were all closed

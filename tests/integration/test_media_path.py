@@ -83,8 +83,8 @@ async def test_echo_call_carries_audio_both_ways(asterisk: AsteriskInstance, wor
         assert record.persona == "receptionist"
         assert record.caller == "15551230000"
         assert record.media_connected and not record.error
-        assert record.media["packets_in"] >= 80, record.media
-        assert record.media["malformed"] == record.media["foreign"] == record.media["wrong_payload_type"] == 0
+        assert record.media.packets_in >= 80, record.media
+        assert record.media.malformed == record.media.foreign == record.media.wrong_payload_type == 0
 
         rate = codec_for(audio_format).sample_rate
         heard = b"".join(pipelines[0].heard)
@@ -147,8 +147,8 @@ async def test_concurrent_calls_and_a_stray_sender(asterisk: AsteriskInstance, w
         assert result.successful_calls == 4, result.output
         await wait_for_finished_calls(service, 4)
         records = list(service.app.finished)
-        assert all(r.media["packets_in"] >= 80 for r in records), [r.media for r in records]
-        assert sum(r.media["foreign"] for r in records) == 4
+        assert all(r.media.packets_in >= 80 for r in records), [r.media for r in records]
+        assert sum(r.media.foreign for r in records) == 4
         await assert_nothing_left(asterisk, service)
 
 

@@ -65,8 +65,8 @@ async def test_a_call_is_answered_by_the_model_on_the_server(
         await place_call(asterisk, workdir, audio, "model-server")
         await wait_for_finished_calls(service, 1, timeout=40)
         record = service.app.finished[0]
-    assert record.conversation["errors"] == []
-    (turn,) = [turn for turn in record.conversation["turns"] if turn["caller"]]
+    assert record.as_dict()["conversation"]["errors"] == []
+    (turn,) = [turn for turn in record.as_dict()["conversation"]["turns"] if turn["caller"]]
     assert turn["outcome"].startswith("answered"), turn
     assert turn["decided"]["labels"][0][0] == "answer", turn["decided"]
     # The persona's facts say Saturday 9 am to 1 pm: the answer, grounded, is about those hours.

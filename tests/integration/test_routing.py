@@ -27,8 +27,8 @@ from bridge.config.ops import ApiConfig
 from bridge.conversation.agent import Agent
 from bridge.media.codecs import codec_for
 from bridge.pbx.instance import AsteriskInstance
+from bridge.records import CallRecord
 from bridge.telephony.outbound import OutboundCall
-from bridge.telephony.record import CallRecord
 from tests.integration.conftest import running_bridge, wait_for_finished_calls
 from tests.integration.test_routing_fallback import wait_for_queue_caller
 from tests.support.capture import LoopbackCapture
@@ -104,12 +104,14 @@ async def test_caller_asking_for_sales_is_answered_by_a_queue_member(
 
     assert result.successful_calls == 1, result.output
     assert record.end_reason == "handed_back_to_dialplan:queue", record
-    assert record.transfer["target"] == "sales" and record.transfer["by"].startswith("phrase:"), record.transfer
+    assert record.as_dict()["transfer"]["target"] == "sales" and record.as_dict()["transfer"]["by"].startswith(
+        "phrase:"
+    ), record.transfer
     assert answered.successful_calls == 1, answered.output
     # AMI told us what happened after the hand-over: the member answered.
     events = [event["Event"] for event in record.handover_events]
     assert "QueueCallerJoin" in events and "AgentConnect" in events, record.handover_events
-    assert record.conversation["routing"]["queue_stats"]["members"] == 1
+    assert record.as_dict()["conversation"]["routing"]["queue_stats"]["members"] == 1
     # The call database has the row, re-saved once AMI reported the member answering.
     assert stored is not None and stored["transfer_target"] == "sales" and stored["intent"] == "sales"
     assert "AgentConnect" in [event["Event"] for event in stored["record"]["handover_events"]]
@@ -128,11 +130,11 @@ async def test_keypad_zero_reaches_the_operator_even_with_ami_down(
         record = only_record(service)
         await call
 
-    assert record.transfer == {
+    assert record.as_dict()["transfer"] == {
         "target": "operator", "kind": "queue", "destination": "support", "by": "dtmf:0", "outcome": "handed_over"
     }  # fmt: skip
-    assert record.conversation["turns"][0]["caller"] == "[dtmf 0]"
-    assert record.conversation["routing"]["queue_stats"] is None  # AMI down: no wait time, still routed
+    assert record.as_dict()["conversation"]["turns"][0]["caller"] == "[dtmf 0]"
+    assert record.as_dict()["conversation"]["routing"]["queue_stats"] is None  # AMI down: no wait time, still routed
 
 
 async def test_dialplan_target_receives_intent_summary_and_caller_name(
@@ -162,7 +164,7 @@ async def test_dialplan_target_receives_intent_summary_and_caller_name(
     # The summary is what the agent understood the caller to say, every turn of it (Whisper tiny is
     # not word-perfect, and a slow moment may split the sentence into two turns).
     # Commas and other dialplan metacharacters are taken out before it becomes a variable.
-    last = channel_text(record.conversation["turns"][-1]["caller"])
+    last = channel_text(record.as_dict()["conversation"]["turns"][-1]["caller"])
     assert seen["SUMMARY"].endswith(last), (seen, last)
     assert "," not in seen["SUMMARY"]
     assert "billing" in seen["SUMMARY"].lower() and similarity(seen["SUMMARY"], said) >= 0.5, seen
@@ -198,10 +200,10 @@ async def test_queue_wait_is_told_and_a_message_is_taken(
         await asyncio.to_thread(asterisk.cli, "channel request hangup all", check=False)
         await clear_queue(asterisk, "sales", "Local/nobody@bridge-tests")
 
-    routing = record.conversation["routing"]
+    routing = record.as_dict()["conversation"]["routing"]
     assert routing["queue_stats"]["callers"] == 1, routing
-    assert record.conversation["end_reason"] == "message_taken", record.conversation
-    assert record.transfer == {}, "a caller who leaves a message is not transferred"
+    assert record.as_dict()["conversation"]["end_reason"] == "message_taken", record.conversation
+    assert record.as_dict()["transfer"] == {}, "a caller who leaves a message is not transferred"
     (stored,) = [json.loads(path.read_text()) for path in messages.glob("*.json")]
     assert stored["for_target"] == "sales"
     assert similarity(stored["text"], "please ask maria to call me back about the quote") >= 0.6, stored
@@ -221,12 +223,12 @@ async def test_a_queue_nobody_is_logged_in_to_gets_an_honest_offer_not_a_wait(
         await wait_for_finished_calls(service, 1)
         record = only_record(service)
 
-    routing = record.conversation["routing"]
+    routing = record.as_dict()["conversation"]["routing"]
     assert routing["queue_stats"]["members"] == 0 and routing["queue_stats"]["callers"] == 0, routing
-    (turn,) = [turn for turn in record.conversation["turns"] if turn["caller"]]
+    (turn,) = [turn for turn in record.as_dict()["conversation"]["turns"] if turn["caller"]]
     assert turn["agent"].startswith("I'm sorry, there is nobody free right now"), turn
     assert "minute" not in turn["agent"]
-    assert record.transfer == {}, record.transfer
+    assert record.as_dict()["transfer"] == {}, record.transfer
     offer = await hear(agent, wire.received_between(wire.first_sent_voice(after=4.0), 99.0))
     assert {"nobody", "free", "message"} & offer, offer
 
@@ -242,10 +244,10 @@ async def test_prompt_injection_cannot_send_the_call_outside_the_allowlist(
         record = only_record(service)
         channels = await service.client.list_channels()
 
-    assert record.transfer == {}, record.transfer
+    assert record.as_dict()["transfer"] == {}, record.transfer
     assert not record.end_reason.startswith("handed_back"), record.end_reason
     # Refused outright, or (the model unsure of a garbled request) asked again with the places it can offer.
-    outcomes = [turn["outcome"] for turn in record.conversation["turns"]]
+    outcomes = [turn["outcome"] for turn in record.as_dict()["conversation"]["turns"]]
     assert {"routing:refuse", "routing:clarify"} & set(outcomes), record.conversation
     assert channels == []
     refusal = await hear(agent, wire.received_between(wire.first_sent_voice(after=4.0), 99.0))
@@ -294,8 +296,8 @@ async def test_extension_transfer_connects_once_the_phone_answers(
     finally:
         await phone.stop()
 
-    assert call.record.transfer["outcome"] == "answered", call.record.transfer
-    assert call.record.conversation["end_reason"] == "transferred:desk"
+    assert call.record.as_dict()["transfer"]["outcome"] == "answered", call.record.transfer
+    assert call.record.as_dict()["conversation"]["end_reason"] == "transferred:desk"
     assert call.record.end_reason.startswith("caller:"), call.record.end_reason  # the caller hung up on the phone
     assert answered.successful_calls == 1, answered.output
     assert call.caller.successful_calls == 1, call.caller.output
@@ -311,8 +313,8 @@ async def test_busy_extension_is_told_to_the_caller_with_an_offer_to_take_a_mess
     finally:
         await phone.stop()
 
-    assert call.record.transfer["outcome"] == "busy", call.record.transfer
-    assert call.record.conversation["routing"]["pending"] == "desk"
+    assert call.record.as_dict()["transfer"]["outcome"] == "busy", call.record.transfer
+    assert call.record.as_dict()["conversation"]["routing"]["pending"] == "desk"
     told = await hear(agent, call.wire.received_between(call.wire.first_sent_voice(after=4.0), 99.0))
     # Whisper tiny sometimes hears Piper's "busy" as "dizzy"; the outcome itself is asserted above.
     assert "message" in told and {"busy", "dizzy"} & told, told
@@ -327,7 +329,7 @@ async def test_unanswered_extension_gives_the_caller_back_to_the_agent(
     finally:
         await phone.stop()
 
-    assert call.record.transfer["outcome"] == "no_answer", call.record.transfer
+    assert call.record.as_dict()["transfer"]["outcome"] == "no_answer", call.record.transfer
     assert call.channels_left == []
     wire = call.wire
     told = await hear(agent, wire.received_between(wire.first_sent_voice(after=4.0) + 8.0, 99.0))
@@ -360,7 +362,9 @@ async def test_outbound_call_is_answered_and_hears_the_agent(
         await phone.stop()
 
     assert call.status == "answered", call
-    assert call.record is not None and call.record.conversation["end_reason"] == "caller_goodbye", call.record
+    assert call.record is not None and call.record.as_dict()["conversation"]["end_reason"] == "caller_goodbye", (
+        call.record
+    )
     assert answered.successful_calls == 1, answered.output
     (wire,) = calls_on_wire(capture.datagrams(), phone.media_port)
     greeting = await hear(agent, wire.received_between(0.0, 7.0))
@@ -408,8 +412,9 @@ async def test_bridge_sends_keypad_digits_on_an_outbound_call(
                 break
             await asyncio.sleep(0.1)
 
-    assert call.status == "answered" or call.ended_at is not None
     assert digits == "1234"
+    # The digits go out only once the far end answers: a call that failed or went unanswered is a failure here.
+    assert call.status == "answered" and call.answered_at is not None and call.reason == "", call.as_dict()
 
 
 async def test_unknown_targets_stop_the_bridge_at_start_up(asterisk: AsteriskInstance, agent: Agent) -> None:

@@ -51,7 +51,7 @@ async def test_a_spoken_call_is_answered_from_the_facts_and_a_person_request_rea
     finally:
         await clear_queue(asterisk, "support", "Local/nobody@bridge-tests")
 
-    turns = [turn for turn in record.conversation["turns"] if turn["caller"]]
+    turns = [turn for turn in record.as_dict()["conversation"]["turns"] if turn["caller"]]
     sunday = next(turn for turn in turns if similarity(turn["caller"], "are you open on sunday") >= 0.6)
     assert sunday["outcome"] == "answered" and re.search(r"\bclosed\b|\bnot open\b", sunday["agent"], re.I), sunday
     price = next(turn for turn in turns if similarity(turn["caller"], "how much does your fibre plan cost") >= 0.5)
@@ -59,5 +59,5 @@ async def test_a_spoken_call_is_answered_from_the_facts_and_a_person_request_rea
     assert not re.search(r"\d|dollar", price["agent"], re.I), price  # the facts price only a cleaning
     person = turns[-1]
     assert person["decided"]["by"] == "model" and person["decided"]["labels"][0][0] == "operator", person
-    assert record.transfer.get("target") == "operator", record.transfer
-    assert record.conversation["routing"]["refused"] == []
+    assert record.as_dict()["transfer"].get("target") == "operator", record.transfer
+    assert record.as_dict()["conversation"]["routing"]["refused"] == []

@@ -139,7 +139,7 @@ async def test_browser_call_media_flows_both_ways_in_the_negotiated_codec(
     assert record.client_session == state["session"], (record.client_session, state["session"])
     # Media in both directions on the bridge's leg (loss there is the media-path tests' subject; a
     # loaded CI box with Chromium on it sees a few late frames from Asterisk's mixer).
-    assert record.media_connected and min(record.media["packets_in"], record.media["audio_frames_out"]) > 100
+    assert record.media_connected and min(record.media.packets_in, record.media.audio_frames_out) > 100
     assert abs(dominant_hz(open_mic) - 440) < 10, dominant_hz(open_mic)
     assert np.median(frame_levels(open_mic)) > 1000, "the echo of the tone was not heard"
     assert np.median(frame_levels(muted)) < 50, "muted, the caller's tone still came back"
@@ -170,7 +170,7 @@ async def test_browser_caller_hears_the_greeting_and_gets_an_answer(
         await wait_for_finished_calls(service, 1)
 
     record = service.app.finished[-1]
-    turns = record.conversation["turns"]
+    turns = record.as_dict()["conversation"]["turns"]
     assert (record.caller_codec, record.media_format) == ("opus", "g722"), record  # a wideband leg
     assert similarity(turns[0]["caller"], question.lower().rstrip("?")) >= 0.6, turns
     assert turns[0]["outcome"] == "answered", turns
@@ -251,7 +251,7 @@ async def test_keypad_digit_reaches_the_agent_and_routes_the_call(
         await browser.hang_up()
 
     record = service.app.finished[-1]
-    assert record.transfer == {
+    assert record.as_dict()["transfer"] == {
         "target": "operator", "kind": "queue", "destination": "support", "by": "dtmf:0", "outcome": "handed_over"
     }  # fmt: skip
-    assert record.conversation["turns"][0]["caller"] == "[dtmf 0]"
+    assert record.as_dict()["conversation"]["turns"][0]["caller"] == "[dtmf 0]"

@@ -74,8 +74,8 @@ async def test_a_call_is_heard_and_answered_through_wyoming(
         _, wire = await place_call(asterisk, workdir, audio, "wyoming")
         await wait_for_finished_calls(service, 1, timeout=30)
         record = service.app.finished[0]
-    assert record.conversation["errors"] == []
-    (turn,) = [turn for turn in record.conversation["turns"] if turn["caller"]]
+    assert record.as_dict()["conversation"]["errors"] == []
+    (turn,) = [turn for turn in record.as_dict()["conversation"]["turns"] if turn["caller"]]
     assert "opening" in turn["caller"].lower(), turn  # heard by the Wyoming Whisper
     assert turn["outcome"].startswith("answered"), turn
     asked_at = wire.first_sent_voice(after=3.0)

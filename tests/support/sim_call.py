@@ -1,13 +1,13 @@
-"""Drives a media pipeline like a call would, in real time, without Asterisk: 20 ms in, 20 ms out.
+"""Drives a media pipeline like a call would, without Asterisk: 20 ms in, 20 ms out.
 
-For model-level tests of the conversation (real models, no PBX); the integration tests do the
-same through a real Asterisk and sipp.
+Paced by the event loop's clock: real time for model-level tests of the conversation (real
+models, no PBX), virtual time (`tests.support.virtual_time`) for unit tests with scripted models.
+The integration tests do the same through a real Asterisk and sipp.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -53,11 +53,12 @@ class SimulatedCall:
         self.handed_over = reason
 
     async def run(self, caller_pcm: bytes, seconds: float) -> None:
-        """Play `caller_pcm` (at the codec rate) then silence, for `seconds` in all, paced by the clock."""
+        """Play `caller_pcm` (at the codec rate) then silence, for `seconds` in all, paced by the loop's clock."""
         frame_bytes = self.codec.pcm_frame_bytes
         output = PlayoutQueue(frame_bytes)
         self.pipeline.start(self.codec, output, self)
-        start = time.monotonic()
+        clock = asyncio.get_running_loop().time
+        start = clock()
         ticks = int(seconds * FRAMES_PER_SECOND)
         presses = {round(at * FRAMES_PER_SECOND): digit for at, digit in self.keypad.items()}
         for tick in range(ticks):
@@ -70,7 +71,7 @@ class SimulatedCall:
             self.heard.append(output.pop() or self.codec.silence())
             if self.ended or self.handed_over:
                 break
-            await asyncio.sleep(max(0.0, start + (tick + 1) * FRAME_SECONDS - time.monotonic()))
+            await asyncio.sleep(max(0.0, start + (tick + 1) * FRAME_SECONDS - clock()))
         await self.pipeline.stop()
 
     def agent_audio(self) -> bytes:

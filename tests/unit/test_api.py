@@ -10,6 +10,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bridge.config import ConfigError
 from bridge.config.ops import ApiConfig
 from bridge.config.routing import OutboundConfig
+from bridge.records import CallRecord, ConversationReport, TurnRecord
 from bridge.telephony.outbound import BadNumber, OutboundCall, OutboundDialer
 from bridge.web.api import build_api
 
@@ -65,6 +66,24 @@ async def test_outbound_calls_are_validated_and_queued(monkeypatch: pytest.Monke
         assert list(dialer.calls) == [body["id"]]
     finally:
         await client.close()
+
+
+async def test_a_finished_outbound_call_is_served_with_its_conversation(monkeypatch: pytest.MonkeyPatch) -> None:
+    client, dialer = await client_for(monkeypatch, None)
+    answered = dialer.submit("5551234")
+    answered.record = CallRecord("c1", "5551234", "receptionist", end_reason="agent:caller_goodbye")
+    answered.record.conversation = ConversationReport("receptionist", "caller_goodbye", turns=[TurnRecord(0, "bye")])
+    unanswered = dialer.submit("5551235")
+    unanswered.record = CallRecord("c2", "5551235", "receptionist", end_reason="caller:StasisEnd")
+    try:
+        first = await (await client.get(f"/api/calls/{answered.id}")).json()
+        second = await (await client.get(f"/api/calls/{unanswered.id}")).json()
+    finally:
+        await client.close()
+    assert first["end_reason"] == "agent:caller_goodbye"
+    assert first["conversation"] == answered.record.conversation.as_dict()
+    assert first["conversation"]["turns"][0]["caller"] == "bye"
+    assert second["conversation"] == {}  # a pipeline that keeps no conversation, as before
 
 
 def test_api_beyond_loopback_needs_a_token(monkeypatch: pytest.MonkeyPatch) -> None:

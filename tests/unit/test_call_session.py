@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from typing import Any
 
 import pytest
 
-from bridge.ari.client import AriError, AriNotFound
+from bridge.ari.client import AriClient, AriError, AriNotFound
 from bridge.config import parse_config
 from bridge.config.routing import TransferTarget
 from bridge.media.clock import MediaClock
@@ -18,18 +19,27 @@ from bridge.telephony.stasis import StasisApplication
 
 
 class ScriptedAri:
-    """Records calls; fails the operations named in `fail`."""
+    """Records calls; fails the operations named in `fail`. Only AriClient's own operations exist,
+    called as AriClient declares them: a misspelt or misused operation fails the test here, not
+    against a real Asterisk."""
 
     base_url = "http://127.0.0.1:8088"
     app = "ai-bridge"
 
     def __init__(self, fail: dict[str, AriError] | None = None) -> None:
+        unknown = set(fail or {}) - ARI_OPERATIONS.keys()
+        assert not unknown, f"AriClient has no {sorted(unknown)}"
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
         self.fail = fail or {}
         self.application: StasisApplication | None = None
 
     def __getattr__(self, name: str) -> Any:
+        if name not in ARI_OPERATIONS:
+            raise AttributeError(f"AriClient has no operation {name!r}")
+        signature = ARI_OPERATIONS[name]
+
         async def operation(*args: Any, **kwargs: Any) -> Any:
+            signature.bind(self, *args, **kwargs)  # TypeError: not how AriClient is called
             self.calls.append((name, args))
             if name in self.fail:
                 raise self.fail[name]
@@ -45,6 +55,14 @@ class ScriptedAri:
 
     def names(self) -> list[str]:
         return [name for name, _ in self.calls]
+
+
+# The coroutine methods of the real client, by name: what a call may ask of ARI.
+ARI_OPERATIONS = {
+    name: inspect.signature(member)
+    for name, member in inspect.getmembers(AriClient, inspect.iscoroutinefunction)
+    if not name.startswith("_")
+}
 
 
 def make_app(ari: ScriptedAri) -> StasisApplication:
@@ -107,8 +125,24 @@ async def test_caller_gone_during_setup_leaks_nothing() -> None:
     await start_call(app)
     await app.handle_event({"type": "ChannelDestroyed", "channel": {"id": "chan-1"}})
     await finished(app)
-    assert "continue_in_dialplan" not in ari.names()
-    assert app.calls == {}
+    record = app.finished[0]
+    # Nothing was created, so nothing is hung up, destroyed or handed back: the failed answer was all.
+    assert ari.names() == ["answer"]
+    assert record.end_reason == "caller:ChannelDestroyed" and "404" in record.error
+    assert not record.answered and not record.media_connected and record.media is None
+    assert app.calls == {} and app.clock.sink_count == 0
+
+
+async def test_the_scripted_ari_has_only_the_real_clients_operations() -> None:
+    ari = ScriptedAri()
+    await ari.hangup("chan-1", reason="busy")
+    with pytest.raises(AttributeError, match="no operation 'hang_up'"):
+        ari.hang_up  # noqa: B018 - the lookup is what fails
+    with pytest.raises(TypeError):
+        await ari.set_variable("chan-1", "AI_INTENT")  # no value
+    with pytest.raises(AssertionError, match="no \\['answr'\\]"):
+        ScriptedAri(fail={"answr": AriError("POST", "/channels/chan-1/answer", 500, "no")})
+    assert ari.calls == [("hangup", ("chan-1",))]
 
 
 async def test_events_for_unknown_channels_are_ignored() -> None:

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from bridge.records import CallRecord
 from bridge.web.call_story import conversation_lines, outcome
 from bridge.web.dashboard_pages import filters_form
 from bridge.web.history import HistoryFilter, HistoryRow, _row, hourly, to_csv
@@ -84,13 +85,14 @@ OUTCOMES = [
 
 @pytest.mark.parametrize(("stored", "kind", "words"), OUTCOMES)
 def test_outcome_in_words(stored: dict[str, Any], kind: str, words: str) -> None:
-    told = outcome(stored)
+    told = outcome(CallRecord.from_dict(stored))  # as the history reads it back
     assert (told.kind, told.words) == (kind, words)
 
 
 def test_the_conversation_includes_the_greeting_and_agent_phrases() -> None:
     turns = [TURN, {"caller": "", "agent": "Are you still there?", "outcome": "agent:reprompt", "at_s": 12.0}]
-    lines = conversation_lines({"conversation": {"greeting": "Thanks for calling", "turns": turns}})
+    stored = {"channel_id": "1.1", "conversation": {"greeting": "Thanks for calling", "turns": turns}}
+    lines = conversation_lines(CallRecord.from_dict(stored))
     assert [(line.at_s, line.speaker, line.text) for line in lines] == [
         (0.0, "agent", "Thanks for calling"),
         (3.2, "caller", "hello"),

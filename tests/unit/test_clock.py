@@ -1,6 +1,12 @@
+"""The media clock: one 20 ms timer for every outbound stream, on the loop's time (virtual here)."""
+
 import asyncio
 
+import pytest
+
 from bridge.media.clock import MediaClock
+
+pytestmark = pytest.mark.virtual_time
 
 
 class CountingSink:
@@ -35,13 +41,15 @@ async def test_running_clock_drives_registered_sinks() -> None:
     clock = MediaClock()
     sink = CountingSink(5)
     clock.register(sink)
+    started = asyncio.get_running_loop().time()
     clock.start()
     try:
         await asyncio.wait_for(sink.done.wait(), 5)
     finally:
         await clock.stop()
-    assert clock.ticks >= 5
-    assert len(clock.lateness) >= 5
+    assert asyncio.get_running_loop().time() - started == pytest.approx(5 * 0.02)
+    assert clock.ticks == 5 and clock.slips == 0
+    assert clock.lateness.values() == [0.0] * 5  # every tick at its deadline
 
 
 async def test_stall_re_anchors_instead_of_bursting() -> None:

@@ -1,8 +1,10 @@
-"""The conversation controller with scripted models, driven frame by frame in real time."""
+"""The conversation controller with scripted models, driven frame by frame on a virtual clock."""
 
 from __future__ import annotations
 
 import threading
+
+import pytest
 
 from bridge.config.agent import TurnConfig
 from bridge.conversation.controller import Conversation
@@ -10,6 +12,8 @@ from bridge.conversation.turns import STAGES
 from bridge.media.codecs import rms
 from tests.support.fakes import ScriptedLanguageModel, ScriptedTurnModel, ToneSynthesizer, fake_agent, quiet, speech
 from tests.support.sim_call import SimulatedCall
+
+pytestmark = pytest.mark.virtual_time  # frames paced by a virtual clock: no sleeping
 
 GREETING = 1.2  # the scripted greeting is ~0.9 s of tone
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bridge.conversation.controller import Conversation
 from bridge.conversation.echo_guard import EchoGuard
 from tests.support.audio import tone
 from tests.support.fakes import ScriptedLanguageModel, fake_agent, quiet, speech
 from tests.support.sim_call import SimulatedCall
+
+pytestmark = pytest.mark.virtual_time  # frames paced by a virtual clock: no sleeping
 
 GREETING = 1.2
 
@@ -40,6 +44,9 @@ async def test_the_agents_own_echo_does_not_interrupt_it() -> None:
 async def test_without_the_guard_the_same_echo_stops_the_agent() -> None:
     conversation, _ = await echoed_call(echo_return_loss_db=0.0)  # 0 disables it
     assert conversation.barge_ins > 0
+    first = conversation.turns[0]
+    assert first.caller_text == "what time do you open" and first.interrupted
+    assert "answered" not in [turn.outcome for turn in conversation.turns]  # the answer never got through
 
 
 async def test_a_caller_talking_over_the_echo_still_barges_in() -> None:

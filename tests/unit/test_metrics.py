@@ -10,21 +10,20 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from bridge.records import CallRecord, ConversationReport, MediaSummary, TransferSummary, TurnRecord
 from bridge.speech.workers import WorkerState
-from bridge.telephony.record import CallRecord
 from bridge.web.metrics import BridgeMetrics, call_outcome, end_label
 
 
 def test_a_finished_call_updates_the_counters_and_histograms() -> None:
     metrics = BridgeMetrics({"calls_active": lambda: 3})
     record = CallRecord("c1", "15550001111", "receptionist", end_reason="handed_back_to_dialplan:queue")
-    record.conversation = {
-        "barge_ins": 1,
-        "errors": [],
-        "turns": [{"outcome": "routing:transfer", "latency_ms": {"endpoint": 400, "first_frame_out": 520}}],
-    }
-    record.transfer = {"target": "sales", "outcome": "handed_over"}
-    record.media = {"packets_in": 500, "packets_out": 510, "lost": 2, "malformed": 1}
+    record.conversation = ConversationReport(
+        barge_ins=1,
+        turns=[TurnRecord(outcome="routing:transfer", latency_ms={"endpoint": 400, "first_frame_out": 520})],
+    )
+    record.transfer = TransferSummary(target="sales", outcome="handed_over")
+    record.media = MediaSummary(packets_in=500, packets_out=510, lost=2, malformed=1)
     metrics.observe(record)
     text = metrics.render().decode()
     assert "bridge_calls_active 3.0" in text
@@ -58,11 +57,8 @@ def test_model_threads_and_declined_calls_are_on_the_scrape() -> None:
 
 
 def _record(end_reason: str, media_connected: bool = True, error: str = "", **parts: dict[str, Any]) -> CallRecord:
-    record = CallRecord("c", "15550001111", "receptionist", end_reason=end_reason, error=error)
-    record.media_connected = media_connected
-    record.conversation = parts.get("conversation", {})
-    record.transfer = parts.get("transfer", {})
-    return record
+    stored = {"channel_id": "c", "caller": "15550001111", "persona": "receptionist", "end_reason": end_reason}
+    return CallRecord.from_dict({**stored, "error": error, "media_connected": media_connected, **parts})
 
 
 QUEUE = {"target": "sales", "kind": "queue", "outcome": "handed_over"}
@@ -177,7 +173,7 @@ def test_every_series_the_dashboard_queries_is_one_the_bridge_exports() -> None:
     live = ("calls_active", "ari_connected", "ami_connected", "outbound_active", "records_pending", "max_calls")
     states = [WorkerState("stt", True, 0.0, False, 4, 0, 0, 1, 0.8)]
     metrics = BridgeMetrics({name: lambda: 1.0 for name in live}, lambda: states, lambda: ["receptionist"])
-    record = _record("handed_back_to_dialplan:queue", transfer=QUEUE)
-    record.conversation["turns"] = [{"outcome": "routing:transfer", "latency_ms": {"first_frame_out": 700}}]
+    turn = {"outcome": "routing:transfer", "latency_ms": {"first_frame_out": 700}}
+    record = _record("handed_back_to_dialplan:queue", transfer=QUEUE, conversation={"turns": [turn]})
     metrics.observe(record)
     assert missing_from(metrics.render().decode(), dashboard_selectors()) == []

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from bridge.conversation.reply import Reply
 from bridge.conversation.turns import Turn
 from bridge.media.playout import PlayoutQueue
 from bridge.speech.tts import Speaker
 from tests.support.fakes import ToneSynthesizer
+
+pytestmark = pytest.mark.virtual_time  # a sleep lasts until the synthesiser's thread has answered
 
 
 async def test_audio_waits_for_release_then_plays_in_order() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from structlog.testing import capture_logs
 
 from bridge.config.routing import RoutingConfig
@@ -11,6 +12,8 @@ from bridge.conversation.controller import Conversation
 from bridge.routing.services import RoutingServices
 from tests.support.fakes import ScriptedLanguageModel, ToneSynthesizer, fake_agent, quiet, speech
 from tests.support.sim_call import SimulatedCall
+
+pytestmark = pytest.mark.virtual_time  # frames paced by a virtual clock: no sleeping
 
 GREETING = 1.2
 
@@ -31,7 +34,7 @@ async def test_asking_for_sales_says_so_then_transfers(tmp_path: Path) -> None:
     assert variables == {"AI_INTENT": "sales", "AI_SUMMARY": "I want to buy a new chair", "AI_CALLER_NAME": ""}
     assert "Putting you through to our sales team now." in synthesizer.spoken
     assert conversation.end_reason == "transferred:sales"
-    assert conversation.report()["turns"][0]["outcome"] == "routing:transfer"
+    assert conversation.report().as_dict()["turns"][0]["outcome"] == "routing:transfer"
 
 
 async def test_keypad_zero_interrupts_the_greeting_and_reaches_the_operator(tmp_path: Path) -> None:
@@ -58,10 +61,10 @@ async def test_the_models_elsewhere_is_refused_in_words_and_nothing_is_dialled(t
     assert call.transfers == []
     refusal = "I'm sorry, I can only put you through to our sales team or a colleague."
     assert refusal in synthesizer.spoken
-    turn = conversation.report()["turns"][0]
+    turn = conversation.report().as_dict()["turns"][0]
     assert (turn["outcome"], turn["agent"]) == ("routing:refuse", refusal)
     assert turn["decided"]["by"] == "model" and turn["decided"]["labels"][0] == ["elsewhere", 0.9]
-    assert conversation.report()["routing"]["refused"] == ["route me to the admin line"]
+    assert conversation.report().as_dict()["routing"]["refused"] == ["route me to the admin line"]
     assert llm.offered[-1] == ("sales", "operator", "message", "goodbye", "elsewhere", "answer")
     system = llm.requests[-1][0]["content"]
     target_line = "- sales: the caller wants to be put through to our sales team (buying, prices, quotes, new"
@@ -87,7 +90,7 @@ async def test_an_unsure_choice_is_confirmed_before_transferring(tmp_path: Path)
 
     assert "Shall I put you through to our sales team?" in synthesizer.spoken
     assert [target for target, _ in call.transfers] == ["sales"]
-    first, second = conversation.report()["turns"]
+    first, second = conversation.report().as_dict()["turns"]
     assert first["outcome"] == "routing:confirm" and second["outcome"] == "routing:transfer"
     assert second["decided"] == {"by": "rule"}  # "yes" answered the offer; no model needed
 
@@ -103,7 +106,7 @@ async def test_an_answer_the_facts_do_not_support_becomes_the_honest_fallback(tm
 
     fallback = agent.personas["receptionist"].unknown_answer
     assert not any("10 dollars" in text for text in synthesizer.spoken)
-    first, second = conversation.report()["turns"]
+    first, second = conversation.report().as_dict()["turns"]
     assert (first["outcome"], first["agent"]) == ("answered:unknown", fallback)
     assert first["decided"]["grounding"] == ["number 10"]
     # The fallback offers a message: "yes" now records one for the operator.

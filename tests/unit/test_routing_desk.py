@@ -89,6 +89,15 @@ async def test_long_wait_offers_a_message_which_is_then_taken() -> None:
     assert front.variables()["AI_INTENT"] == "message"
 
 
+async def test_the_report_keeps_the_offer_pending_and_the_queue_as_amis_numbers() -> None:
+    front = desk(waiting(callers=2))
+    await front.on_words("My name is Jane. Sales please")
+    report = front.report()
+    assert (report.intent, report.pending, report.caller_name) == ("sales", "sales", "Jane")
+    assert report.as_dict()["queue_stats"] == waiting(callers=2).as_dict()
+    assert "pending" not in desk().report().as_dict() and desk().report().queue_stats is None
+
+
 async def test_accepting_the_wait_transfers() -> None:
     front = desk(waiting(callers=3))
     await front.on_words("sales please")

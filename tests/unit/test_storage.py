@@ -23,11 +23,13 @@ from sqlalchemy.exc import (
 from structlog.testing import capture_logs
 
 from bridge.config import ConfigError
+from bridge.records import CallRecord
 from bridge.storage.calls import CallStore, async_url
 from bridge.storage.writer import RecordWriter, is_permanent
 
 
-def record(call_id: str, caller_said: str, started_at: float = 1000.0, **extra: Any) -> dict[str, Any]:
+def stored(call_id: str, caller_said: str, started_at: float = 1000.0, **extra: Any) -> dict[str, Any]:
+    """A call record as JSON, as the journal and the database keep it (an older row's few keys)."""
     return {
         "channel_id": call_id,
         "caller": "15550001111",
@@ -46,6 +48,10 @@ def record(call_id: str, caller_said: str, started_at: float = 1000.0, **extra: 
         },
         **extra,
     }
+
+
+def record(call_id: str, caller_said: str, started_at: float = 1000.0, **extra: Any) -> CallRecord:
+    return CallRecord.from_dict(stored(call_id, caller_said, started_at, **extra))
 
 
 async def test_each_row_keeps_its_node_and_search_narrows_by_node(tmp_path: Path) -> None:
@@ -125,11 +131,11 @@ class FlakyStore:
         self.failures = failures
         self.saved: list[str] = []
 
-    async def save(self, row: dict[str, Any]) -> None:
+    async def save(self, row: CallRecord) -> None:
         if self.failures:
             self.failures -= 1
             raise OperationalError("INSERT", {}, Exception("database is restarting"))
-        self.saved.append(row["channel_id"])
+        self.saved.append(row.channel_id)
 
 
 async def test_writer_retries_until_the_database_is_back(tmp_path: Path) -> None:
@@ -225,11 +231,11 @@ class RefusingStore:
         self.attempts: list[str] = []
         self.saved: list[str] = []
 
-    async def save(self, row: dict[str, Any]) -> None:
-        self.attempts.append(row["channel_id"])
-        if row["channel_id"] == self.refuse:
+    async def save(self, row: CallRecord) -> None:
+        self.attempts.append(row.channel_id)
+        if row.channel_id == self.refuse:
             raise DataError("INSERT", {}, Exception("value too long for type character varying(64)"))
-        self.saved.append(row["channel_id"])
+        self.saved.append(row.channel_id)
 
 
 async def test_a_row_the_database_refuses_goes_to_the_dead_letter_file_and_the_next_is_saved(tmp_path: Path) -> None:
@@ -285,15 +291,15 @@ async def test_a_torn_last_line_is_quarantined_and_the_whole_lines_are_loaded(tm
     spool = tmp_path / "spool"
     spool.mkdir()
     lines = [
-        json.dumps({"seq": 1, "record": record("a", "hello")}),
-        json.dumps({"seq": 2, "record": record("b", "hello")}),
+        json.dumps({"seq": 1, "record": stored("a", "hello")}),
+        json.dumps({"seq": 2, "record": stored("b", "hello")}),
         json.dumps({"done": 1}),
         "not json at all",
-        json.dumps({"seq": 3, "record": record("c", "hello")}),
+        json.dumps({"seq": 3, "record": stored("c", "hello")}),
     ]
-    torn = json.dumps({"seq": 4, "record": record("d", "hello")})[:40]  # the bridge was killed mid-write
+    torn = json.dumps({"seq": 4, "record": stored("d", "hello")})[:40]  # the bridge was killed mid-write
     (spool / "journal.jsonl").write_text("\n".join(lines) + "\n" + torn)
-    (spool / "unsaved-20260101T000000-1.jsonl").write_text(json.dumps(record("old", "hello")) + "\n")  # older spool
+    (spool / "unsaved-20260101T000000-1.jsonl").write_text(json.dumps(stored("old", "hello")) + "\n")  # older spool
     store = FlakyStore(failures=0)
     writer = RecordWriter(store, spool)  # type: ignore[arg-type]
     with capture_logs() as logs:
@@ -315,9 +321,9 @@ class GatedStore:
         self.gate = asyncio.Event()
         self.saved: list[str] = []
 
-    async def save(self, row: dict[str, Any]) -> None:
+    async def save(self, row: CallRecord) -> None:
         await self.gate.wait()
-        self.saved.append(row["channel_id"])
+        self.saved.append(row.channel_id)
 
 
 async def test_past_the_memory_limit_records_wait_in_the_journal_and_none_is_lost(tmp_path: Path) -> None:
@@ -358,7 +364,7 @@ async def test_calls_and_dead_letters_past_the_retention_are_deleted(tmp_path: P
     month_ago = time.time() - 30 * 86400
     os.utime(old_letter, (month_ago, month_ago))
     try:
-        await store.save({**record("old", "hello", started_at=month_ago), "recording": "ai-bridge-old.wav"})
+        await store.save(record("old", "hello", started_at=month_ago, recording="ai-bridge-old.wav"))
         await store.save(record("new", "hello", started_at=time.time()))
         expired: list[str] = []
 

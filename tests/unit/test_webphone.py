@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bridge.config import ConfigError, parse_config
 from bridge.config.ops import ApiConfig, WebphoneConfig
 from bridge.pbx.certs import self_signed
-from bridge.telephony.record import CallRecord
+from bridge.records import CallRecord, ConversationReport, TurnRecord
 from bridge.web.api import build_api
 from bridge.web.webphone import WEB_ROOT, PhoneCall, add_phone_routes
 from tests.unit.test_api import FakeDialer
@@ -28,11 +28,11 @@ def finished_call(session: str) -> PhoneCall | None:
         return None
     record = CallRecord("1.1", "webphone", "receptionist", "agent", caller_codec="opus", client_session=SESSION)
     record.end_reason = "caller:ChannelHangupRequest"
-    record.conversation = {
-        "greeting": "Hello, Sam here.",
-        "turns": [{"caller": "Are you open?", "agent": "Yes.", "latency_ms": {"first_frame_out": 540}}],
-        "errors": ["LlmError: internal detail"],
-    }
+    record.conversation = ConversationReport(
+        greeting="Hello, Sam here.",
+        turns=[TurnRecord(caller="Are you open?", agent="Yes.", latency_ms={"first_frame_out": 540})],
+        errors=["LlmError: internal detail"],
+    )
     return PhoneCall(record, record.conversation, live=False)
 
 
