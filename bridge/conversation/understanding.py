@@ -19,6 +19,7 @@ from bridge.config.routing import GOODBYE
 from bridge.conversation.grounding import GroundedAnswer, Grounding
 from bridge.conversation.prompt import TurnPrompt
 from bridge.conversation.turns import Turn
+from bridge.routing.cues import weigh
 from bridge.routing.desk import Action, FrontDesk, Goodbye
 from bridge.routing.intents import normalise, says_goodbye
 from bridge.speech.llm import ANSWER, ChatMessage, LabelScores, LanguageModel
@@ -34,6 +35,8 @@ class Decided:
     scores: LabelScores | None = None
     by: str = "rule"
     answer: GroundedAnswer | None = None
+    # Words that backed up a label (routing/cues.py); the scores are those after weighing them.
+    cues: tuple[str, ...] = ()
     _stream: AsyncGenerator[LabelScores | str, None] | None = field(default=None, repr=False)
 
     async def clauses(self, turn: Turn | None = None) -> AsyncIterator[str]:
@@ -65,6 +68,7 @@ class Decided:
         return {
             "by": self.by,
             **({"labels": [list(item) for item in self.scores.ranked[:3]]} if self.scores else {}),
+            **({"cues": list(self.cues)} if self.cues else {}),
             **({"off_list": self.scores.off_list} if self.scores and self.scores.off_list else {}),
             **({"grounding": self.answer.rejected} if self.answer and self.answer.rejected else {}),
         }
@@ -106,16 +110,19 @@ class Understanding:
             turn.mark("decision")
         if scores.off_list:
             log.warning("turn.label_off_list", label=scores.off_list)
+        cues: tuple[str, ...] = ()
         if desk is not None:
+            weighed = weigh(text, scores, desk.rules.targets, desk.config.operator)
+            scores, cues = weighed.scores, weighed.cues
             action = await desk.on_decision(text, scores)
         elif scores.best == GOODBYE:
             action = Goodbye(self.persona.goodbye)
         if action is not None:
             await stream.aclose()
-            return Decided(action, scores, by="model")
+            return Decided(action, scores, by="model", cues=cues)
         caller = desk.caller_name if desk is not None else None
         answer = GroundedAnswer(self.grounding, self.persona.unknown_answer, text, caller)
-        return Decided(None, scores, by="model", answer=answer, _stream=stream)
+        return Decided(None, scores, by="model", answer=answer, cues=cues, _stream=stream)
 
     def after_answer(self, decided: Decided) -> None:
         """An answer that admitted not knowing offers a message: a 'yes' next records one."""
