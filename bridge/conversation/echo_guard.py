@@ -5,11 +5,12 @@ looks like the caller talking over the agent, and the agent stops mid-sentence f
 fixed level floor (conversation.barge_in_min_level_dbfs) misses loud echo and cuts quiet callers
 alike. The guard knows what we sent: sound that arrives within the echo's travel time and is
 not louder than our own recent audio minus the line's echo return loss is taken for echo.
+Times default to the running loop's clock: both sides are called on the loop, once a frame.
 """
 
 from __future__ import annotations
 
-import time
+import asyncio
 from collections import deque
 
 from bridge.media.codecs import rms
@@ -26,13 +27,13 @@ class EchoGuard:
 
     def played(self, frame: bytes, now: float | None = None) -> None:
         """One frame of ours left for the caller (called from the playout queue, every 20 ms)."""
-        now = time.monotonic() if now is None else now
+        now = asyncio.get_running_loop().time() if now is None else now
         self._sent.append((now, rms(frame)))
         while self._sent and now - self._sent[0][0] > self.tail:
             self._sent.popleft()
 
     def floor(self, now: float | None = None) -> int:
         """The loudest our own voice can come back now; quieter inbound sound may be echo."""
-        now = time.monotonic() if now is None else now
+        now = asyncio.get_running_loop().time() if now is None else now
         loudest = max((level for at, level in self._sent if now - at <= self.tail), default=0)
         return int(loudest * self.gain)

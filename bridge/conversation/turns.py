@@ -6,8 +6,8 @@ normal): the answer is prepared speculatively during the caller's pause.
 
 from __future__ import annotations
 
+import asyncio
 import re
-import time
 from dataclasses import dataclass, field
 
 from bridge.records import JsonObject, TurnRecord
@@ -33,8 +33,9 @@ class Turn:
     marks: dict[str, float] = field(default_factory=dict)
 
     def mark(self, stage: str, at: float | None = None) -> None:
-        """Record the first time a stage completes (later repeats are ignored)."""
-        self.marks.setdefault(stage, time.monotonic() if at is None else at)
+        """Record the first time a stage completes (later repeats are ignored); `at` defaults to now
+        on the running loop's clock, the one the call's deadlines and pacing run on."""
+        self.marks.setdefault(stage, asyncio.get_running_loop().time() if at is None else at)
 
     def latency_ms(self) -> dict[str, int]:
         return {stage: round((self.marks[stage] - self.speech_end) * 1000) for stage in STAGES if stage in self.marks}

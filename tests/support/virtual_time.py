@@ -12,8 +12,10 @@ deadline can never fire before a result that was on its way. A thread busy for l
 `WEDGED_AFTER_SECONDS` of real time is taken to be wedged (the stalled-model tests) and no longer
 holds the clock, so the deadline that guards against it can fire.
 
-The product reads `time.monotonic()` for its own marks (turn latencies, idle and call-length
-limits); while this loop runs, that reads the virtual clock too, so the two never disagree.
+The conversation reads the running loop's clock for its own marks (turn latencies, echo timing,
+idle and call-length limits), so those follow the virtual clock by themselves. While this loop
+runs, `time.monotonic()` reads the virtual clock too, for code that still calls it directly
+(the model workers' job timing) and so the two clocks never disagree.
 
 Only for tests without real I/O: a socket read is not something the loop knows to wait for, and
 the clock would jump past its timeout.

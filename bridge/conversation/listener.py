@@ -1,0 +1,118 @@
+"""The caller's side of the call: which frames are their voice, and the turn they are taking.
+
+Three gates decide whether a frame is the caller talking: the VAD, a level floor while the agent
+speaks (a caller addressing us is louder than our own echo or the room), and the echo guard.
+What passes feeds the endpointer; the open turn, its transcriber and the turn model's verdicts
+live here, so the conversation acts on whole turns and never on frames. All of it runs on the
+media path, once per 20 ms frame: bookkeeping only, the models work in tasks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Coroutine
+from typing import Any
+
+from bridge.background import BackgroundTasks
+from bridge.conversation.agent import Agent
+from bridge.conversation.echo_guard import EchoGuard
+from bridge.conversation.endpointing import Endpointer, EndpointSettings, Signal
+from bridge.conversation.turn_judge import TurnJudge
+from bridge.conversation.turns import Turn
+from bridge.media.codecs import FRAME_MS, rms
+from bridge.speech.stt import FEED_BATCH_FRAMES, Transcriber
+
+
+class Listener:
+    def __init__(self, agent: Agent, rate: int, hints: str, tasks: BackgroundTasks[Any]) -> None:
+        settings = agent.settings
+        turn = agent.turn_settings
+        self._agent = agent
+        self._rate = rate
+        self._hints = hints
+        self._tasks = tasks
+        self._judge = (
+            TurnJudge(agent.turn_model, agent.turn_worker, turn)
+            if agent.turn_model is not None and agent.turn_worker is not None and turn is not None
+            else None
+        )
+        self._endpointer = Endpointer(
+            EndpointSettings(
+                pause_ms=settings.pause_ms,
+                end_ms=settings.end_ms,
+                preroll_ms=settings.preroll_ms,
+                max_utterance_ms=int(settings.max_utterance_seconds * 1000),
+                check_ms=turn.check_ms if self._judge is not None and turn is not None else 0,
+                hold_ms=turn.hold_ms if turn is not None else 0,
+            )
+        )
+        self._barge_in_rms = int(32768 * 10 ** (settings.barge_in_min_level_dbfs / 20))
+        self.echo = EchoGuard(settings.echo_return_loss_db) if settings.echo_return_loss_db > 0 else None
+        self._vad = agent.voice_detector(rate)
+        self.turn: Turn | None = None
+        self.transcriber: Transcriber | None = None
+        self._flushing = False
+
+    @property
+    def in_speech(self) -> bool:
+        return self._endpointer.in_speech
+
+    def hear(self, pcm: bytes, now: float, agent_speaking: bool) -> tuple[bool, list[Signal]]:
+        """One frame from the caller: whether it was their voice, and the turn-taking signals it caused."""
+        voiced = self._vad.is_speech(pcm)
+        level = rms(pcm) if voiced else 0
+        if voiced and agent_speaking and level < self._barge_in_rms:
+            voiced = False  # quieter than a caller addressing us: our own echo or the room
+        elif voiced and self.echo is not None and level <= self.echo.floor(now):
+            voiced = False  # no louder than our own voice coming back: echo
+        if voiced and self.turn is not None:
+            self.turn.speech_end = now
+        signals = self._endpointer.feed(pcm, voiced)
+        if self.turn is not None:
+            self.turn.voiced_ms = self._endpointer.voiced_ms
+        if self.transcriber is not None and Signal.ONSET not in signals:
+            self.transcriber.feed([pcm])
+            self._flush_transcriber_soon()
+        return voiced, signals
+
+    def open_turn(self, index: int, now: float) -> None:
+        """The caller started (Signal.ONSET): a turn from the pre-roll on, and its transcription."""
+        utterance = self._endpointer.utterance
+        self.turn = Turn(index, speech_start=now - len(utterance) * FRAME_MS / 1000, speech_end=now)
+        self.transcriber = Transcriber(self._agent.recognizer, self._agent.stt_worker, self._rate, self._hints)
+        self.transcriber.feed(utterance)
+
+    def close_turn(self) -> tuple[Turn | None, Transcriber | None]:
+        """The turn is over (Signal.END or TOO_LONG): hand it over and listen for the next one."""
+        turn, transcriber = self.turn, self.transcriber
+        self._endpointer.reset()
+        self.turn = self.transcriber = None
+        return turn, transcriber
+
+    def judge_pause(self) -> Coroutine[Any, Any, None]:
+        """Work for a task (Signal.CHECK): the turn model's verdict on the pause just reached."""
+        return self._judge_turn(self._endpointer.pause_number)
+
+    async def _judge_turn(self, pause: int) -> None:
+        """Ask the turn model about this pause; its verdict ends the turn now or holds it open."""
+        assert self._judge is not None
+        turn = self.turn
+        verdict = await self._judge.complete(list(self._endpointer.utterance), self._rate)
+        if verdict is None or turn is not self.turn or turn is None:
+            return
+        complete, probability = verdict
+        turn.end_of_turn.append(round(probability, 3))
+        self._endpointer.settle(pause, complete)
+
+    def _flush_transcriber_soon(self) -> None:
+        transcriber = self.transcriber
+        if transcriber is None or self._flushing or transcriber.pending_frames() < FEED_BATCH_FRAMES:
+            return
+        self._flushing = True
+
+        async def flush() -> None:
+            try:
+                await transcriber.flush()
+            finally:
+                self._flushing = False
+
+        self._tasks.start(flush())
