@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import functools
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +14,9 @@ import structlog
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
+from bridge.app.live import live_settings
 from bridge.app.pipelines import pipeline_factory
-from bridge.app.reload import live_part, restart_only_changes
+from bridge.app.reload import live_part, reloaded_agent, restart_only_changes
 from bridge.ari.client import AriClient, AriError
 from bridge.ari.events import AriEventStream
 from bridge.config import BridgeConfig, ConfigError
@@ -29,7 +28,6 @@ from bridge.pipelines.base import MediaPipeline, PipelineFactory
 from bridge.records import CallRecord
 from bridge.routing.messages import forget_message, forget_messages_before
 from bridge.routing.queues import QueueMonitor
-from bridge.routing.services import RoutingServices
 from bridge.routing.validation import missing_targets
 from bridge.routing.webhooks import Webhooks
 from bridge.speech.workers import Supervised
@@ -55,44 +53,45 @@ def _not_ready(persona: str) -> MediaPipeline:
     raise RuntimeError("pipelines are built in BridgeService.run() before ARI is subscribed")
 
 
-@dataclass
 class BridgeService:
     """Owns the long-lived parts; `run()` until cancelled, then shuts calls down cleanly.
 
     With the agent pipeline, models are loaded (and warmed) before the bridge subscribes to
     ARI: until then Stasis() fails fast and the dialplan sends callers to the human queue.
+
+    What a reload may change lives in one `LiveSettings` snapshot (`_live`); the Stasis app,
+    the dialer and the webhooks read it through callables, so a reload is one swap.
     """
 
-    config: BridgeConfig
-    pipelines: PipelineFactory | None = None
-    agent: Agent | None = None
-
-    def __post_init__(self) -> None:
-        ari = self.config.ari
+    def __init__(
+        self, config: BridgeConfig, pipelines: PipelineFactory | None = None, agent: Agent | None = None
+    ) -> None:
+        """`pipelines`: a fixed per-call pipeline (tests, benches); None builds the configured one in
+        run(). `agent`: models already loaded, for the agent pipeline (else run() loads them)."""
+        self._pipelines_given = pipelines
+        self._live = live_settings(config, pipelines or _not_ready, agent)
+        ari = config.ari
         password = ari.resolved_password()
         self.clock = MediaClock()
         self.client = AriClient(ari.url, ari.username, password, ari.app)
         self.events = AriEventStream(ari.url, ari.username, password, ari.app, ari.reconnect_max_seconds)
+        self.queues = QueueMonitor(config.ami)
         self.app = StasisApplication(
             self.client,
-            self.config.media,
+            config.media,
             self.clock,
-            self.pipelines or _not_ready,
-            default_persona=self.config.conversation.default_persona,
-            personas=set(self.config.personas),
-            ring_seconds=self.config.routing.ring_seconds,
-            record_calls=self.config.storage.record_calls,
-            max_calls=self.config.limits.resolved_max_calls(self.config.pipeline.kind),
-            node=self.config.storage.resolved_node(),
+            lambda: self._live.calls,
+            queues=self.queues,
+            record_calls=config.storage.record_calls,
+            max_calls=config.limits.resolved_max_calls(config.pipeline.kind),
+            node=config.storage.resolved_node(),
         )
-        self.app.personas_by_number = dict(self.config.conversation.personas_by_number)
-        self.queues = QueueMonitor(self.config.ami)
-        self.webhooks = Webhooks(self.config.webhooks)
-        self.store = CallStore(self.config.storage.resolved_url())
+        self.webhooks = Webhooks(lambda: self._live.webhooks)
+        self.store = CallStore(config.storage.resolved_url())
         self.records = RecordWriter(
             self.store,
-            self.config.storage.resolved_spool_dir(),
-            retention_days=self.config.storage.retention_days,
+            config.storage.resolved_spool_dir(),
+            retention_days=config.storage.retention_days,
             on_expired=self._forget_attachments,
         )
         self.app.record_listeners.append(self.records.submit)
@@ -112,16 +111,20 @@ class BridgeService:
         self._counted: OrderedDict[str, None] = OrderedDict()
         self.app.record_listeners.append(self._observe)
         self.app.record_listeners.append(self._post_call_webhook)
-        self.dialer = OutboundDialer(
-            self.client,
-            self.app,
-            self.config.outbound,
-            self.config.conversation.default_persona,
-            self.config.personas,
-        )
+        self.dialer = OutboundDialer(self.client, self.app, lambda: self._live.outbound)
         self._api: web.AppRunner | None = None
         self._warming: asyncio.Future[None] | None = None
         self._supervisor: asyncio.Task[None] | None = None
+
+    @property
+    def config(self) -> BridgeConfig:
+        """The running config: the start-up one with the live sections of the last reload."""
+        return self._live.config
+
+    @property
+    def agent(self) -> Agent | None:
+        """The models, with the personas and settings new calls get (None: no agent pipeline)."""
+        return self._live.agent
 
     async def run(self) -> None:
         try:
@@ -170,8 +173,8 @@ class BridgeService:
 
     async def _start(self) -> None:
         """Everything that must work before the first call; a failure here ends start-up cleanly."""
-        if self.pipelines is None:
-            self.app.pipelines = await self._build_pipelines()
+        if self._pipelines_given is None:
+            await self._build_pipelines()
         await self._open_storage()
         await self._start_routing()
         if self.config.api.enabled:
@@ -188,16 +191,22 @@ class BridgeService:
             api = build_api(self.config.api, self.dialer, self.health, self.metrics.render, dashboard, phone)
             self._api = await start_api(api, self.config.api)
 
-    async def _build_pipelines(self) -> PipelineFactory:
-        if self.config.pipeline.kind == "agent":
-            if self.agent is None:
+    async def _build_pipelines(self) -> None:
+        """The configured pipeline (models loaded and warmed first), swapped into the snapshot."""
+        agent = self.agent
+        loading = self.config
+        if loading.pipeline.kind == "agent":
+            if agent is None:
                 from bridge.conversation.loading import load_agent
 
                 log.info("bridge.loading_models")
-                self.agent = await asyncio.to_thread(load_agent, self.config)
-            await self.agent.warm(*self.config.media.call_rates())
+                agent = await asyncio.to_thread(load_agent, loading)
+            await agent.warm(*loading.media.call_rates())
             log.info("bridge.models_ready")
-        return pipeline_factory(self.config, self.agent)
+        config = self.config
+        if agent is not None and config is not loading:  # reloaded (SIGHUP) while the models loaded
+            agent = reloaded_agent(agent, config, self.queues, self.webhooks)
+        self._live = live_settings(config, pipeline_factory(config, agent), agent)
 
     async def _open_storage(self) -> None:
         """The call database must be usable before the first call, or the records would pile up unseen."""
@@ -213,7 +222,6 @@ class BridgeService:
     async def _start_routing(self) -> None:
         """AMI for queue stats (optional), then every transfer target checked against Asterisk."""
         await self.queues.start()
-        self.app.queues = self.queues
         if self.agent is not None and self.agent.routing is not None:
             self.agent.routing.queues = self.queues
             self.agent.routing.webhooks = self.webhooks
@@ -290,29 +298,24 @@ class BridgeService:
         """Apply a changed config to new calls; calls in progress keep what they started with.
 
         Returns the sections that changed but need a restart. Raises ConfigError (keeping the
-        running config) if a routing target is unknown to Asterisk.
+        running config) if a routing target is unknown to Asterisk. Everything new calls read
+        changes at once, in the one swap of the snapshot, with no await in between.
         """
         restart = restart_only_changes(self.config, new)
         applied = live_part(self.config, new)
         problems = await missing_targets(applied.routing, self.client, self.queues)
         if problems:
             raise ConfigError("reload refused, routing targets Asterisk does not know:\n  " + "\n  ".join(problems))
-        if self.agent is not None:
-            routing = RoutingServices.from_config(applied.routing, self.queues)
-            routing.webhooks = self.webhooks
-            self.agent = dataclasses.replace(
-                self.agent, personas=dict(applied.personas), settings=applied.conversation, routing=routing
-            )
-            self.app.pipelines = pipeline_factory(applied, self.agent)
+        running = self._live
+        agent = running.agent
+        pipelines = running.calls.pipelines
+        if agent is not None:
+            agent = reloaded_agent(agent, applied, self.queues, self.webhooks)
+            pipelines = pipeline_factory(applied, agent)
+        self._live = live_settings(applied, pipelines, agent)
+        if agent is not None:
             rates = applied.media.call_rates()
-            self._warming = asyncio.ensure_future(self.agent.warm(*rates))  # new greetings render in the background
-        self.app.default_persona = applied.conversation.default_persona
-        self.app.personas = set(applied.personas)
-        self.app.personas_by_number = dict(applied.conversation.personas_by_number)
-        self.app.ring_seconds = applied.routing.ring_seconds
-        self.webhooks.config = applied.webhooks
-        self.dialer.reconfigure(applied.outbound, applied.conversation.default_persona, applied.personas)
-        self.config = applied
+            self._warming = asyncio.ensure_future(agent.warm(*rates))  # new greetings render in the background
         log.info("config.reloaded", restart_needed=restart)
         return restart
 

@@ -12,7 +12,7 @@ import asyncio
 import re
 import time
 import uuid
-from collections.abc import Collection
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -67,6 +67,24 @@ class OutboundCall:
         return result
 
 
+@dataclass(frozen=True)
+class OutboundSettings:
+    """What a new outbound call is placed with; a config reload may change it between calls.
+
+    Read once when a call is submitted: a call waiting for a slot, ringing or talking keeps
+    the endpoint, caller id, ring time and persona it was asked with.
+    """
+
+    config: OutboundConfig
+    default_persona: str  # outbound.default_persona, else conversation.default_persona
+    personas: frozenset[str] = frozenset()
+
+    @classmethod
+    def resolve(cls, config: OutboundConfig, default_persona: str, personas: frozenset[str]) -> OutboundSettings:
+        """`default_persona`: the conversation's, used when outbound names none of its own."""
+        return cls(config, config.default_persona or default_persona, personas)
+
+
 @dataclass
 class _Dial:
     """Waits for the originated channel to be answered (StasisStart) or to fail (hang-up cause)."""
@@ -90,24 +108,23 @@ class OutboundDialer:
         self,
         ari: AriClient,
         app: StasisApplication,
-        config: OutboundConfig,
-        default_persona: str,
-        personas: Collection[str] = (),
+        settings: OutboundSettings | Callable[[], OutboundSettings],
     ) -> None:
+        """`settings`: fixed, or read afresh for each new call (the service's reloadable snapshot).
+
+        The number of slots is taken from the first settings and fixed until a restart.
+        """
         self.ari = ari
-        self.app_personas = set(personas)
         self.app = app
-        self.config = config
-        self.default_persona = config.default_persona or default_persona
+        self._settings: Callable[[], OutboundSettings] = settings if callable(settings) else (lambda: settings)
         self.calls: dict[str, OutboundCall] = {}
-        self._slots = asyncio.Semaphore(config.max_concurrent)
+        self._slots = asyncio.Semaphore(self._settings().config.max_concurrent)
         self._tasks: BackgroundTasks[OutboundCall] = BackgroundTasks()
 
-    def reconfigure(self, config: OutboundConfig, default_persona: str, personas: Collection[str]) -> None:
-        """A reloaded config: new calls use it (the number of slots is fixed until restart)."""
-        self.config = config
-        self.default_persona = config.default_persona or default_persona
-        self.app_personas = set(personas)
+    @property
+    def app_personas(self) -> frozenset[str]:
+        """The persona names a call may ask for (the API refuses others)."""
+        return self._settings().personas
 
     def submit(self, number: str, persona: str | None = None, dtmf: str = "") -> OutboundCall:
         """Queue a call; it rings as soon as a slot is free. Raises BadNumber at once.
@@ -118,9 +135,10 @@ class OutboundDialer:
             raise BadNumber(f"{number!r} is not a phone number (digits, *, #, optional leading +)")
         if dtmf and not _NUMBER.match(dtmf.lstrip("+")):
             raise BadNumber(f"dtmf {dtmf!r} may only hold digits, * and #")
-        call = OutboundCall(f"out-{uuid.uuid4().hex[:16]}", number, persona or self.default_persona, dtmf)
+        settings = self._settings()
+        call = OutboundCall(f"out-{uuid.uuid4().hex[:16]}", number, persona or settings.default_persona, dtmf)
         self.calls[call.id] = call
-        self._tasks.start(self._place(call), name=call.id)
+        self._tasks.start(self._place(call, settings.config), name=call.id)
         return call
 
     async def call(self, number: str, persona: str | None = None, dtmf: str = "") -> OutboundCall:
@@ -133,16 +151,16 @@ class OutboundDialer:
     def active(self) -> int:
         return sum(1 for call in self.calls.values() if call.status in ("ringing", "answered") and not call.ended_at)
 
-    async def _place(self, call: OutboundCall) -> OutboundCall:
+    async def _place(self, call: OutboundCall, config: OutboundConfig) -> OutboundCall:
         async with self._slots:
             call.status = "ringing"
             dial = _Dial(call.persona)
             self.app.expect_dial(call.id, dial)
-            endpoint = self.config.endpoint.format(number=call.number)
+            endpoint = config.endpoint.format(number=call.number)
             log.info("outbound.dialling", id=call.id, endpoint=endpoint, persona=call.persona)
             try:
-                await self.ari.originate(call.id, endpoint, "outbound", self.config.ring_seconds, self.config.caller_id)
-                outcome = await asyncio.wait_for(dial.outcome, self.config.ring_seconds + 10)
+                await self.ari.originate(call.id, endpoint, "outbound", config.ring_seconds, config.caller_id)
+                outcome = await asyncio.wait_for(dial.outcome, config.ring_seconds + 10)
             except AriError as error:
                 self._finish(call, "failed", error.message)
                 return call

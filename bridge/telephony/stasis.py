@@ -11,7 +11,9 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Protocol
 
 import structlog
@@ -44,31 +46,44 @@ class PendingDial(Protocol):
     def failed(self, cause: int, reason: str) -> None: ...
 
 
+@dataclass(frozen=True)
+class CallSettings:
+    """What a new call is started with; a config reload may change it between calls.
+
+    The app reads it once as each call arrives and the call keeps what it was given, so a
+    reload never changes a conversation half-way through.
+    """
+
+    pipelines: PipelineFactory
+    default_persona: str = "default"
+    # The configured persona names: a call asking for another gets the default (None: take any).
+    personas: frozenset[str] | None = None
+    personas_by_number: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    ring_seconds: int = 20
+
+    def wanted_persona(self, asked: str, called: str) -> str:
+        """The one the dialplan asked for, else the called number's, else the default."""
+        return asked or self.personas_by_number.get(called, self.default_persona)
+
+
 class StasisApplication:
     def __init__(
         self,
         ari: AriClient,
         media_config: MediaConfig,
         clock: MediaClock,
-        pipelines: PipelineFactory,
-        default_persona: str = "default",
-        personas: Collection[str] | None = None,
+        settings: CallSettings | Callable[[], CallSettings],
         queues: QueueMonitor | None = None,
-        ring_seconds: int = 20,
         record_calls: bool = False,
         max_calls: int = 1000,
         node: str = "",
     ) -> None:
+        """`settings`: fixed, or read afresh for each new call (the service's reloadable snapshot)."""
         self.ari = ari
         self.media_config = media_config
         self.clock = clock
-        self.pipelines = pipelines
-        self.default_persona = default_persona
-        # The configured persona names: a call asking for another gets the default (None: take any).
-        self.personas = personas
+        self._settings: Callable[[], CallSettings] = settings if callable(settings) else (lambda: settings)
         self.queues = queues
-        self.personas_by_number: dict[str, str] = {}
-        self.ring_seconds = ring_seconds
         self.record_calls = record_calls
         # Stamped on every call record (storage.node): which node of a cluster took the call.
         self.node = node
@@ -173,7 +188,7 @@ class StasisApplication:
         self.declined[reason] += 1
         caller = channel.get("caller") or {}
         called = args[1].strip() if len(args) > 1 else ""
-        persona = self._persona_for(str(channel["id"]), args)
+        persona = self._persona_for(str(channel["id"]), args, self._settings())
         record = CallRecord(str(channel["id"]), str(caller.get("number", "")), persona, called)
         record.end_reason = f"declined:{reason}"
         record.node = self.node
@@ -189,33 +204,34 @@ class StasisApplication:
         async with self.call_finished:
             self.call_finished.notify_all()
 
-    def _persona_for(self, call_id: str, args: list[str]) -> str:
-        """The persona the call will talk with, decided once: the one the dialplan asked for, else
-        the called number's, else the default. An unknown name gets the default, and the record
-        says so, since the pipeline is built for that persona and not for the name asked."""
+    def _persona_for(self, call_id: str, args: list[str], settings: CallSettings) -> str:
+        """The persona the call will talk with, decided once (CallSettings.wanted_persona). An
+        unknown name gets the default, and the record says so, since the pipeline is built for
+        that persona and not for the name asked."""
         asked = args[0].strip() if args else ""
         called = args[1].strip() if len(args) > 1 else ""
-        persona = asked or self.personas_by_number.get(called, self.default_persona)
-        if self.personas is not None and persona not in self.personas:
-            log.warning("call.unknown_persona", call=call_id, asked=persona, persona=self.default_persona)
-            return self.default_persona
+        persona = settings.wanted_persona(asked, called)
+        if settings.personas is not None and persona not in settings.personas:
+            log.warning("call.unknown_persona", call=call_id, asked=persona, persona=settings.default_persona)
+            return settings.default_persona
         return persona
 
     def _start_call(self, channel: dict[str, Any], args: list[str], direction: str = "inbound") -> CallSession:
         called = args[1].strip() if len(args) > 1 else ""
         session = args[2].strip() if len(args) > 2 else ""
-        persona = self._persona_for(str(channel["id"]), args)
+        settings = self._settings()  # once: the call keeps these whatever a reload does meanwhile
+        persona = self._persona_for(str(channel["id"]), args, settings)
         call = CallSession(
             self.ari,
             self.media_config,
             self.clock,
-            self.pipelines(persona),
+            settings.pipelines(persona),
             channel,
             persona,
             self.expect_stasis_start,
             watch_channel=self.watch_channel,
             queues=self.queues,
-            ring_seconds=self.ring_seconds,
+            ring_seconds=settings.ring_seconds,
             direction=direction,
             called_number=called,
             record_calls=self.record_calls,

@@ -11,7 +11,7 @@ from bridge.config import ConfigError
 from bridge.config.ops import ApiConfig
 from bridge.config.routing import OutboundConfig
 from bridge.records import CallRecord, ConversationReport, TurnRecord
-from bridge.telephony.outbound import BadNumber, OutboundCall, OutboundDialer
+from bridge.telephony.outbound import BadNumber, OutboundCall, OutboundDialer, OutboundSettings
 from bridge.web.api import build_api
 
 
@@ -93,7 +93,8 @@ def test_api_beyond_loopback_needs_a_token(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_only_numbers_reach_the_dial_string() -> None:
-    dialer = OutboundDialer(None, None, OutboundConfig(), "receptionist")  # type: ignore[arg-type]
+    settings = OutboundSettings.resolve(OutboundConfig(), "receptionist", frozenset())
+    dialer = OutboundDialer(None, None, settings)  # type: ignore[arg-type]
     for number in ("PJSIP/evil", "123&Local/x", "", "12 34", "+1555" + "1" * 40):
         with pytest.raises(BadNumber):
             dialer.submit(number)

@@ -15,7 +15,7 @@ from bridge.media.clock import MediaClock
 from bridge.pipelines.echo import EchoPipeline
 from bridge.routing.intents import RouteMatch
 from bridge.telephony.call import CallSession, asterisk_rtp_address
-from bridge.telephony.stasis import StasisApplication
+from bridge.telephony.stasis import CallSettings, StasisApplication
 
 
 class ScriptedAri:
@@ -67,7 +67,7 @@ ARI_OPERATIONS = {
 
 def make_app(ari: ScriptedAri) -> StasisApplication:
     config = parse_config({"media": {"rtp_port_min": 0, "rtp_port_max": 0}})
-    app = StasisApplication(ari, config.media, MediaClock(), lambda persona: EchoPipeline())  # type: ignore[arg-type]
+    app = StasisApplication(ari, config.media, MediaClock(), CallSettings(lambda persona: EchoPipeline()))  # type: ignore[arg-type]
     ari.application = app
     return app
 

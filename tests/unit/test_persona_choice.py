@@ -13,7 +13,7 @@ from bridge.config import parse_config
 from bridge.media.clock import MediaClock
 from bridge.pipelines.base import MediaPipeline
 from bridge.pipelines.echo import EchoPipeline
-from bridge.telephony.stasis import StasisApplication
+from bridge.telephony.stasis import CallSettings, StasisApplication
 from tests.unit.test_call_session import ScriptedAri
 
 PERSONAS = {"receptionist", "sales"}
@@ -32,13 +32,15 @@ def app_building_for(built: list[str], **options: object) -> StasisApplication:
         ari,  # type: ignore[arg-type]
         config.media,
         MediaClock(),
-        pipeline,
-        default_persona="receptionist",
-        personas=PERSONAS,
+        CallSettings(
+            pipeline,
+            default_persona="receptionist",
+            personas=frozenset(PERSONAS),
+            personas_by_number={"18005550199": "sales"},
+        ),
         **options,  # type: ignore[arg-type]
     )
     ari.application = app
-    app.personas_by_number = {"18005550199": "sales"}
     return app
 
 

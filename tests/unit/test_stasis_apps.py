@@ -13,7 +13,7 @@ from bridge.config import parse_config
 from bridge.media.clock import MediaClock
 from bridge.pipelines.echo import EchoPipeline
 from bridge.telephony.call import bridge_name
-from bridge.telephony.stasis import StasisApplication
+from bridge.telephony.stasis import CallSettings, StasisApplication
 
 
 @dataclass
@@ -71,7 +71,7 @@ class AppView:
 
 def stasis_app(ari: AppView) -> StasisApplication:
     config = parse_config({"media": {"rtp_port_min": 0, "rtp_port_max": 0}})
-    app = StasisApplication(ari, config.media, MediaClock(), lambda persona: EchoPipeline(), max_calls=1)  # type: ignore[arg-type]
+    app = StasisApplication(ari, config.media, MediaClock(), CallSettings(lambda persona: EchoPipeline()), max_calls=1)  # type: ignore[arg-type]
     ari.application = app
     return app
 
