@@ -48,7 +48,7 @@ import numpy as np
 from bridge.config import BridgeConfig, parse_config
 from bridge.conversation.agent import Agent
 from bridge.conversation.grounding import Grounding
-from bridge.conversation.loading import default_llm_model, load_synthesizer, packaged_whisper, voice_detector_factory
+from bridge.conversation.loading import default_llm_model, load_recognizer, load_synthesizer, voice_detector_factory
 from bridge.conversation.understanding import Understanding
 from bridge.logs import configure_logging
 from bridge.media.codecs import codec_for
@@ -60,7 +60,6 @@ from bridge.routing.services import RoutingServices
 from bridge.speech.llm import LanguageModel
 from bridge.speech.llm_llama import LlamaLanguageModel
 from bridge.speech.stt import SpeechRecognizer
-from bridge.speech.stt_whisper import WhisperRecognizer
 from bridge.speech.tts import Speaker
 from bridge.speech.tts_command import wav_rate, wav_samples
 from bridge.speech.workers import ModelWorker
@@ -281,8 +280,14 @@ def _score(result: Result, grounding: Grounding, unknown_answer: str) -> None:
 
 def load_models(args: argparse.Namespace) -> tuple[SpeechRecognizer, LanguageModel, Speaker]:
     packaged = {"tiny": "whisper-tiny.en", "base": "whisper-base"}
-    stt_path = packaged_whisper(packaged[args.stt]) if args.stt in packaged else Path(args.stt)
-    recognizer = WhisperRecognizer(stt_path, threads=2)
+    stt: dict[str, object] = {"threads": 2}
+    if args.stt in packaged:
+        stt["packaged"] = packaged[args.stt]
+    else:
+        stt["model_path"] = args.stt
+    if args.second_opinion:
+        stt["second_opinion"] = args.second_opinion
+    recognizer = load_recognizer(parse_config({"stt": stt}).stt)
     model_path = Path(args.model) if Path(args.model).suffix == ".gguf" else default_llm_model(args.model)
     llm = LlamaLanguageModel(model_path, context_tokens=2048, threads=2, max_tokens=60, contexts=args.concurrency)
     speaker = Speaker(load_synthesizer(parse_config({}).tts))
@@ -375,6 +380,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="qwen2.5-coder-1.5b", help="qwen2.5-coder-0.5b | -1.5b | a .gguf")
     parser.add_argument("--stt", default="tiny", help="tiny (Whisper tiny.en) | base (Whisper base) | a model dir")
+    parser.add_argument("--second-opinion", default="", help="stt.second_opinion: none | whisper-base")
     parser.add_argument("--typed", action="store_true", help="skip speech: decide on the typed text")
     parser.add_argument("--no-bias", action="store_true", help="do not prime the STT with the business's words")
     parser.add_argument("--business", action="append", help="only this business (repeatable)")

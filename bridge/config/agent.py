@@ -31,6 +31,12 @@ class SttConfig(Section):
     # Whisper's beam width. Measured on the dialogue dev set (144 utterances, 8 kHz u-law, tiny.en):
     # word errors 0.284 greedy, 0.229 with 3, 0.232 with 5; ~40 ms more per utterance at p50.
     beam_size: int = Field(default=3, ge=1, le=10)
+    # A second Whisper asked only when the first is unsure (mean log-probability per token below
+    # second_opinion_below); the surer transcript wins. "none" turns it off; second_opinion_path
+    # is your own CTranslate2 Whisper directory instead of the packaged base model.
+    second_opinion: Literal["none", "whisper-base"] = "none"
+    second_opinion_path: Path | None = None
+    second_opinion_below: float = Field(default=-0.4, le=0.0)
 
     @model_validator(mode="after")
     def _vosk_needs_model(self) -> SttConfig:

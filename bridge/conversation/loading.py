@@ -73,12 +73,25 @@ def load_recognizer(config: SttConfig) -> SpeechRecognizer:
 
     path = config.model_path or packaged_whisper(config.packaged)
     log.info("models.stt", backend="whisper", path=str(path))
+    second: WhisperRecognizer | None = None
+    if config.second_opinion_path is not None or config.second_opinion != "none":
+        second_path = config.second_opinion_path or packaged_whisper(config.second_opinion)
+        log.info("models.stt_second_opinion", path=str(second_path), below=config.second_opinion_below)
+        second = WhisperRecognizer(
+            second_path,
+            threads=config.threads,
+            compute_type=config.compute_type,
+            language=config.language,
+            beam_size=config.beam_size,
+        )
     return WhisperRecognizer(
         path,
         threads=config.threads,
         compute_type=config.compute_type,
         language=config.language,
         beam_size=config.beam_size,
+        second_opinion=second,
+        second_opinion_below=config.second_opinion_below,
     )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,15 +52,33 @@ def check_whisper_dir(model_dir: Path) -> None:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Heard:
+    """One model's transcript and how sure it was (mean log-probability per token, <= 0)."""
+
+    text: str
+    score: float
+
+
 class WhisperRecognizer:
     name = "whisper"
     sample_rate = SAMPLE_RATE
 
     def __init__(
-        self, model_dir: Path, threads: int = 2, compute_type: str = "int8", language: str = "en", beam_size: int = 3
+        self,
+        model_dir: Path,
+        threads: int = 2,
+        compute_type: str = "int8",
+        language: str = "en",
+        beam_size: int = 3,
+        second_opinion: WhisperRecognizer | None = None,
+        second_opinion_below: float = -0.4,
     ) -> None:
         check_whisper_dir(model_dir)
         self.beam_size = beam_size
+        self.second_opinion = second_opinion
+        self.second_opinion_below = second_opinion_below
+        self._hint_prompts: dict[str, list[int]] = {}
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         import ctranslate2
         from faster_whisper import WhisperModel
@@ -75,19 +94,38 @@ class WhisperRecognizer:
         self._prompt = self._decoder_prompt(language)
 
     def open_stream(self, hints: str = "") -> WhisperStream:
-        return WhisperStream(self, self._hint_prompt(hints))
+        return WhisperStream(self, hints)
 
     def _hint_prompt(self, hints: str) -> list[int]:
+        """The hints as Whisper's previous-text prompt, in this model's own tokens (tiny.en and the
+        multilingual models tokenise differently); made once per call's hints."""
         if not hints.strip():
             return []
-        previous = self._tokenizer.token_to_id("<|startofprev|>")
-        ids = self._tokenizer.encode(" " + hints.strip(), add_special_tokens=False).ids
-        return [previous, *ids[-MAX_HINT_TOKENS:]]
+        prompt = self._hint_prompts.get(hints)
+        if prompt is None:
+            previous = self._tokenizer.token_to_id("<|startofprev|>")
+            ids = self._tokenizer.encode(" " + hints.strip(), add_special_tokens=False).ids
+            prompt = self._hint_prompts[hints] = [previous, *ids[-MAX_HINT_TOKENS:]]
+            if len(self._hint_prompts) > 64:  # hints are per business: a handful; never unbounded
+                self._hint_prompts.pop(next(iter(self._hint_prompts)))
+        return prompt
 
-    def transcribe(self, audio: np.ndarray, hint_prompt: list[int] | None = None) -> str:
+    def transcribe(self, audio: np.ndarray, hints: str = "") -> str:
+        """The utterance's text; when this model is unsure of it (mean log-probability per token
+        below `second_opinion_below`) and a second model is configured, whichever of the two is
+        surer. Measured on the dialogue dev set (144 utterances, 8 kHz u-law): tiny.en alone 0.235
+        word errors, with Whisper base asked below -0.4 0.208 (base ran on 40 % of utterances)."""
+        heard = self.hear(audio, hints)
+        second = self.second_opinion
+        if second is None or heard.score >= self.second_opinion_below:
+            return heard.text
+        other = second.hear(audio, hints)
+        return other.text if other.score > heard.score else heard.text
+
+    def hear(self, audio: np.ndarray, hints: str = "") -> Heard:
         """Beam-search decode of one utterance (float32, 16 kHz) over a window just long enough for it."""
         if audio.size < HOP * 10:
-            return ""
+            return Heard("", 0.0)
         needed = max(MIN_WINDOW_FRAMES, audio.size // HOP + WINDOW_MARGIN_FRAMES)
         frames = min(MAX_FRAMES, -(-needed // WINDOW_STEP_FRAMES) * WINDOW_STEP_FRAMES)
         # Speech carries ~3 words a second; a cap on tokens stops Whisper's repetition loops early.
@@ -99,15 +137,17 @@ class WhisperRecognizer:
         encoded = self._model.model.encode(
             self._ctranslate2.StorageView.from_array(np.ascontiguousarray(features[None])), to_cpu=False
         )
-        prompt = [*(hint_prompt or []), *self._prompt]
+        prompt = [*self._hint_prompt(hints), *self._prompt]
         result: Any = self._model.model.generate(
             encoded,
             [prompt],
             beam_size=self.beam_size,
             max_length=len(prompt) + min(224, max_tokens),  # CTranslate2 counts the prompt too
             suppress_blank=True,
+            return_scores=True,  # mean log-probability per token (length_penalty 1)
         )
-        return collapse_repeats(str(self._tokenizer.decode(result[0].sequences_ids[0])).strip())
+        text = collapse_repeats(str(self._tokenizer.decode(result[0].sequences_ids[0])).strip())
+        return Heard(text, float(result[0].scores[0]))
 
     def _decoder_prompt(self, language: str) -> list[int]:
         tokenizer = self._tokenizer
@@ -146,9 +186,9 @@ def _words(text: str) -> list[str]:
 
 
 class WhisperStream:
-    def __init__(self, recognizer: WhisperRecognizer, hint_prompt: list[int] | None = None) -> None:
+    def __init__(self, recognizer: WhisperRecognizer, hints: str = "") -> None:
         self._recognizer = recognizer
-        self._hint_prompt = hint_prompt
+        self._hints = hints
         self._chunks: list[bytes] = []
         self._decoded_bytes = -1
         self._text = ""
@@ -164,6 +204,6 @@ class WhisperStream:
         self._chunks = [audio]
         if len(audio) != self._decoded_bytes:
             samples = np.frombuffer(audio, dtype=np.int16).astype(np.float32) / 32768.0
-            self._text = self._recognizer.transcribe(samples, self._hint_prompt)
+            self._text = self._recognizer.transcribe(samples, self._hints)
             self._decoded_bytes = len(audio)
         return self._text

@@ -13,12 +13,16 @@ import numpy as np
 import pytest
 
 from bridge.cli import main
+from bridge.config import ConfigError, parse_config
 from bridge.conversation.agent import Agent
 from bridge.conversation.controller import Conversation
+from bridge.conversation.loading import load_recognizer
+from bridge.media.resample import pcm16_to_float32, resample_pcm16
 from bridge.models.errors import ModelFileError
 from bridge.speech.llm_llama import LlamaLanguageModel
 from bridge.speech.stt import Transcriber
 from bridge.speech.stt_vosk import VoskRecognizer
+from bridge.speech.stt_whisper import Heard, WhisperRecognizer
 from bridge.speech.workers import ModelWorker
 from tests.support.sim_call import SimulatedCall
 from tests.support.speech import caller_says, silence
@@ -122,3 +126,44 @@ async def test_a_very_long_utterance_is_cut_and_answered(agent: Agent) -> None:
     ]
     assert conversation.errors == []
     assert call.voiced_spans(), "the agent said nothing"
+
+
+def _second_opinion_recognizers(below: float) -> tuple[WhisperRecognizer, WhisperRecognizer, list[float]]:
+    """tiny.en with the packaged Whisper base as its second opinion; the list gets base's scores."""
+    config = parse_config({"stt": {"second_opinion": "whisper-base", "second_opinion_below": below}}).stt
+    first = load_recognizer(config)
+    assert isinstance(first, WhisperRecognizer) and first.second_opinion is not None
+    second, asked = first.second_opinion, []
+    real_hear = second.hear
+
+    def counting_hear(audio: np.ndarray, hints: str = "") -> Heard:
+        heard = real_hear(audio, hints)
+        asked.append(heard.score)
+        return heard
+
+    second.hear = counting_hear  # type: ignore[method-assign]
+    return first, second, asked
+
+
+def test_a_sure_transcript_never_asks_the_second_opinion() -> None:
+    first, _, asked = _second_opinion_recognizers(below=-5.0)
+    audio = pcm16_to_float32(resample_pcm16(caller_says("What are your opening hours?"), 8000, 16000))
+    text = first.transcribe(audio)
+    assert "opening hours" in text.lower()
+    assert asked == []
+
+
+def test_an_unsure_transcript_takes_the_surer_of_the_two_models() -> None:
+    first, second, asked = _second_opinion_recognizers(below=0.0)  # every transcript is "unsure"
+    audio = pcm16_to_float32(resample_pcm16(caller_says("Put me through to Kingsway Dental, please."), 8000, 16000))
+    own = first.hear(audio)
+    text = first.transcribe(audio)
+    assert len(asked) == 1
+    other = second.hear(audio)
+    assert text == (other.text if other.score > own.score else own.text)
+    assert own.score < 0 and other.score < 0
+
+
+def test_second_opinion_below_must_be_a_log_probability() -> None:
+    with pytest.raises(ConfigError, match="second_opinion_below"):
+        parse_config({"stt": {"second_opinion_below": 0.5}})
