@@ -32,8 +32,9 @@ class SttConfig(Section):
     # word errors 0.284 greedy, 0.229 with 3, 0.232 with 5; ~40 ms more per utterance at p50.
     beam_size: int = Field(default=3, ge=1, le=10)
     # A second Whisper asked only when the first is unsure (mean log-probability per token below
-    # second_opinion_below); the surer transcript wins. "none" turns it off; second_opinion_path
-    # is your own CTranslate2 Whisper directory instead of the packaged base model.
+    # second_opinion_below); the surer transcript wins. Off by default ("none"); "whisper-base" is
+    # the packaged base model, or set second_opinion_path to your own CTranslate2 Whisper directory
+    # (that turns it on too). README "Understanding callers" has the numbers.
     second_opinion: Literal["none", "whisper-base"] = "none"
     second_opinion_path: Path | None = None
     second_opinion_below: float = Field(default=-0.4, le=0.0)
@@ -43,6 +44,11 @@ class SttConfig(Section):
         if self.backend == "vosk" and self.model_path is None:
             raise ValueError(
                 "backend = 'vosk' needs model_path = '/path/to/vosk-model-dir' (no English Vosk model is bundled)"
+            )
+        if self.backend != "whisper" and (self.second_opinion != "none" or self.second_opinion_path is not None):
+            raise ValueError(
+                f"second_opinion needs backend = 'whisper' (backend is {self.backend!r}); "
+                "remove second_opinion / second_opinion_path"
             )
         if self.backend == "wyoming" and self.uri is None:
             raise ValueError("backend = 'wyoming' needs uri = 'tcp://host:10300' (a wyoming-faster-whisper server)")

@@ -37,6 +37,8 @@ class Decided:
     answer: GroundedAnswer | None = None
     # Words that backed up a label (routing/cues.py); the scores are those after weighing them.
     cues: tuple[str, ...] = ()
+    # The model's own scores, when cues changed them (the record shows both).
+    model_scores: LabelScores | None = None
     _stream: AsyncGenerator[LabelScores | str, None] | None = field(default=None, repr=False)
 
     async def clauses(self, turn: Turn | None = None) -> AsyncIterator[str]:
@@ -69,6 +71,7 @@ class Decided:
             "by": self.by,
             **({"labels": [list(item) for item in self.scores.ranked[:3]]} if self.scores else {}),
             **({"cues": list(self.cues)} if self.cues else {}),
+            **({"model_labels": [list(item) for item in self.model_scores.ranked[:3]]} if self.model_scores else {}),
             **({"off_list": self.scores.off_list} if self.scores and self.scores.off_list else {}),
             **({"grounding": self.answer.rejected} if self.answer and self.answer.rejected else {}),
         }
@@ -111,18 +114,20 @@ class Understanding:
         if scores.off_list:
             log.warning("turn.label_off_list", label=scores.off_list)
         cues: tuple[str, ...] = ()
+        model_scores: LabelScores | None = None
         if desk is not None:
-            weighed = weigh(text, scores, desk.rules.targets, desk.config.operator)
-            scores, cues = weighed.scores, weighed.cues
+            weighed = weigh(text, scores, desk.rules.targets, desk.config.operator, desk.config.confirm_below)
+            if weighed.cues:
+                model_scores, scores, cues = scores, weighed.scores, weighed.cues
             action = await desk.on_decision(text, scores)
         elif scores.best == GOODBYE:
             action = Goodbye(self.persona.goodbye)
         if action is not None:
             await stream.aclose()
-            return Decided(action, scores, by="model", cues=cues)
+            return Decided(action, scores, by="model", cues=cues, model_scores=model_scores)
         caller = desk.caller_name if desk is not None else None
         answer = GroundedAnswer(self.grounding, self.persona.unknown_answer, text, caller)
-        return Decided(None, scores, by="model", answer=answer, cues=cues, _stream=stream)
+        return Decided(None, scores, by="model", answer=answer, cues=cues, model_scores=model_scores, _stream=stream)
 
     def after_answer(self, decided: Decided) -> None:
         """An answer that admitted not knowing offers a message: a 'yes' next records one."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,7 @@ class WhisperRecognizer:
         self.second_opinion = second_opinion
         self.second_opinion_below = second_opinion_below
         self._hint_prompts: dict[str, list[int]] = {}
+        self._hint_lock = threading.Lock()
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         import ctranslate2
         from faster_whisper import WhisperModel
@@ -101,14 +103,15 @@ class WhisperRecognizer:
         multilingual models tokenise differently); made once per call's hints."""
         if not hints.strip():
             return []
-        prompt = self._hint_prompts.get(hints)
-        if prompt is None:
-            previous = self._tokenizer.token_to_id("<|startofprev|>")
-            ids = self._tokenizer.encode(" " + hints.strip(), add_special_tokens=False).ids
-            prompt = self._hint_prompts[hints] = [previous, *ids[-MAX_HINT_TOKENS:]]
-            if len(self._hint_prompts) > 64:  # hints are per business: a handful; never unbounded
-                self._hint_prompts.pop(next(iter(self._hint_prompts)))
-        return prompt
+        with self._hint_lock:  # worker threads (a restarted worker's stuck one too) share the cache
+            prompt = self._hint_prompts.get(hints)
+            if prompt is None:
+                previous = self._tokenizer.token_to_id("<|startofprev|>")
+                ids = self._tokenizer.encode(" " + hints.strip(), add_special_tokens=False).ids
+                prompt = self._hint_prompts[hints] = [previous, *ids[-MAX_HINT_TOKENS:]]
+                if len(self._hint_prompts) > 64:  # hints are per business: a handful; never unbounded
+                    self._hint_prompts.pop(next(iter(self._hint_prompts)))
+            return prompt
 
     def transcribe(self, audio: np.ndarray, hints: str = "") -> str:
         """The utterance's text; when this model is unsure of it (mean log-probability per token

@@ -98,3 +98,8 @@ def test_the_example_config_documents_the_defaults() -> None:
     for section in (*sections, "webhooks", "api", "storage", "log"):
         assert getattr(example, section) == getattr(defaults, section), section
     assert example.pipeline.kind == defaults.pipeline.kind
+
+
+def test_a_second_opinion_needs_the_whisper_backend() -> None:
+    with pytest.raises(ConfigError, match=r"stt: second_opinion needs backend = 'whisper' \(backend is 'wyoming'\)"):
+        parse_config({"stt": {"backend": "wyoming", "uri": "tcp://127.0.0.1:10300", "second_opinion": "whisper-base"}})
