@@ -4,7 +4,8 @@ Telephony, the conversation and the front desk produce them; storage, the web, m
 webhooks read them. Each has one `as_dict()`: the JSON the history, the API, the dashboard and
 webhooks have always carried, key for key, so stored calls and their readers do not change.
 `from_dict()` reads that JSON back; rows written by older versions may lack keys, and a missing
-key is the field's default. This module imports nothing else of the bridge, so any room may use it.
+key is the field's default (a call's start excepted: see `CallRecord.from_dict`). This module
+imports nothing else of the bridge, so any room may use it.
 """
 
 from __future__ import annotations
@@ -282,19 +283,26 @@ class CallRecord:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CallRecord:
-        """A stored record; raises KeyError without a channel_id (it is not a call record at all)."""
+        """A stored record; raises KeyError without a channel_id (it is not a call record at all).
+
+        A row without its start has no known duration, so its end is left unknown too: against
+        a start made up now it would read as a negative duration. The start then stands at the
+        end (else now), so the record still sorts and is purged near when the call was.
+        """
         media, conversation, transfer = (_object(data, key) for key in ("media", "conversation", "transfer"))
-        ended = data.get("ended_at")
+        started, ended = _number(data, "started_at"), _number(data, "ended_at")
+        if started is None:
+            started, ended = ended if ended is not None else time.time(), None
         return cls(
             channel_id=str(data["channel_id"]),
             caller=str(data.get("caller") or ""),
             persona=str(data.get("persona") or ""),
             called=str(data.get("called") or ""),
             direction=str(data.get("direction") or "inbound"),
-            started_at=float(data.get("started_at") or time.time()),
+            started_at=started,
             answered=bool(data.get("answered")),
             media_connected=bool(data.get("media_connected")),
-            ended_at=float(ended) if isinstance(ended, int | float) else None,
+            ended_at=ended,
             end_reason=str(data.get("end_reason") or ""),
             error=str(data.get("error") or ""),
             media=MediaSummary.from_dict(media) if media else None,
@@ -312,6 +320,11 @@ class CallRecord:
 def _object(data: Mapping[str, Any], key: str) -> JsonObject:
     value = data.get(key)
     return dict(value) if isinstance(value, dict) else {}
+
+
+def _number(data: Mapping[str, Any], key: str) -> float | None:
+    value = data.get(key)
+    return float(value) if isinstance(value, int | float) else None
 
 
 def _list(data: Mapping[str, Any], key: str) -> list[Any]:

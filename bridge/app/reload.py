@@ -36,7 +36,9 @@ def live_part(old: BridgeConfig, new: BridgeConfig) -> BridgeConfig:
 def reloaded_agent(agent: Agent, config: BridgeConfig, queues: QueueMonitor, webhooks: Webhooks) -> Agent:
     """The same models with `config`'s personas, conversation settings and routing.
 
-    A copy, never a change: a call in progress keeps the agent it started with.
+    A copy, never a change: a call in progress keeps the agent it started with. The copy shares
+    the rendered phrases and demonstrations but builds its own prompts: until its `warm()` has
+    run they lack the demonstrations, and the LLM cache is not prefilled with them.
     """
     routing = dataclasses.replace(RoutingServices.from_config(config.routing, queues), webhooks=webhooks)
     return dataclasses.replace(agent, personas=dict(config.personas), settings=config.conversation, routing=routing)

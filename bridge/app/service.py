@@ -53,6 +53,12 @@ def _not_ready(persona: str) -> MediaPipeline:
     raise RuntimeError("pipelines are built in BridgeService.run() before ARI is subscribed")
 
 
+def _warm_failed(warming: asyncio.Task[None]) -> None:
+    """A reloaded agent that could not be warmed still takes calls: each renders what it needs."""
+    if not warming.cancelled() and (error := warming.exception()) is not None:
+        log.warning("config.reload_warm_failed", error=str(error) or type(error).__name__)
+
+
 class BridgeService:
     """Owns the long-lived parts; `run()` until cancelled, then shuts calls down cleanly.
 
@@ -113,7 +119,9 @@ class BridgeService:
         self.app.record_listeners.append(self._post_call_webhook)
         self.dialer = OutboundDialer(self.client, self.app, lambda: self._live.outbound)
         self._api: web.AppRunner | None = None
-        self._warming: asyncio.Future[None] | None = None
+        # Reloads apply one at a time (and wait for start-up's models): see reload().
+        self._reloading = asyncio.Lock()
+        self._warming: asyncio.Task[None] | None = None
         self._supervisor: asyncio.Task[None] | None = None
 
     @property
@@ -192,21 +200,24 @@ class BridgeService:
             self._api = await start_api(api, self.config.api)
 
     async def _build_pipelines(self) -> None:
-        """The configured pipeline (models loaded and warmed first), swapped into the snapshot."""
-        agent = self.agent
-        loading = self.config
-        if loading.pipeline.kind == "agent":
-            if agent is None:
-                from bridge.conversation.loading import load_agent
+        """The configured pipeline (models loaded and warmed first), swapped into the snapshot.
 
-                log.info("bridge.loading_models")
-                agent = await asyncio.to_thread(load_agent, loading)
-            await agent.warm(*loading.media.call_rates())
-            log.info("bridge.models_ready")
-        config = self.config
-        if agent is not None and config is not loading:  # reloaded (SIGHUP) while the models loaded
-            agent = reloaded_agent(agent, config, self.queues, self.webhooks)
-        self._live = live_settings(config, pipeline_factory(config, agent), agent)
+        Holds the reload lock throughout: a SIGHUP while the models load waits for them, then
+        applies like any reload (its copy of the agent warmed in turn). Applied during loading
+        instead, the copy swapped in afterwards was one nobody had warmed.
+        """
+        async with self._reloading:
+            config = self.config
+            agent = self.agent
+            if config.pipeline.kind == "agent":
+                if agent is None:
+                    from bridge.conversation.loading import load_agent
+
+                    log.info("bridge.loading_models")
+                    agent = await asyncio.to_thread(load_agent, config)
+                await agent.warm(*config.media.call_rates())
+                log.info("bridge.models_ready")
+            self._live = live_settings(config, pipeline_factory(config, agent), agent)
 
     async def _open_storage(self) -> None:
         """The call database must be usable before the first call, or the records would pile up unseen."""
@@ -300,24 +311,37 @@ class BridgeService:
         Returns the sections that changed but need a restart. Raises ConfigError (keeping the
         running config) if a routing target is unknown to Asterisk. Everything new calls read
         changes at once, in the one swap of the snapshot, with no await in between.
+
+        Reloads apply one at a time, in the order they were asked for: two SIGHUPs in quick
+        succession leave the second file in force, even when the first one's targets take
+        longer to check. A reload during start-up waits for the models (`_build_pipelines`).
         """
-        restart = restart_only_changes(self.config, new)
-        applied = live_part(self.config, new)
-        problems = await missing_targets(applied.routing, self.client, self.queues)
-        if problems:
-            raise ConfigError("reload refused, routing targets Asterisk does not know:\n  " + "\n  ".join(problems))
-        running = self._live
-        agent = running.agent
-        pipelines = running.calls.pipelines
-        if agent is not None:
-            agent = reloaded_agent(agent, applied, self.queues, self.webhooks)
-            pipelines = pipeline_factory(applied, agent)
-        self._live = live_settings(applied, pipelines, agent)
-        if agent is not None:
-            rates = applied.media.call_rates()
-            self._warming = asyncio.ensure_future(agent.warm(*rates))  # new greetings render in the background
-        log.info("config.reloaded", restart_needed=restart)
-        return restart
+        async with self._reloading:
+            restart = restart_only_changes(self.config, new)
+            applied = live_part(self.config, new)
+            problems = await missing_targets(applied.routing, self.client, self.queues)
+            if problems:
+                raise ConfigError("reload refused, routing targets Asterisk does not know:\n  " + "\n  ".join(problems))
+            await self._stop_warming()  # the agent it warms is about to take no new calls
+            running = self._live
+            agent = running.agent
+            pipelines = running.calls.pipelines
+            if agent is not None:
+                agent = reloaded_agent(agent, applied, self.queues, self.webhooks)
+                pipelines = pipeline_factory(applied, agent)
+            self._live = live_settings(applied, pipelines, agent)
+            if agent is not None:  # its prompts and greetings, in the background
+                self._warming = asyncio.get_running_loop().create_task(agent.warm(*applied.media.call_rates()))
+                self._warming.add_done_callback(_warm_failed)
+            log.info("config.reloaded", restart_needed=restart)
+            return restart
+
+    async def _stop_warming(self) -> None:
+        """Cancel the last reload's warm-up and wait until it has stopped, so two never run at once."""
+        warming, self._warming = self._warming, None
+        if warming is not None and not warming.done():
+            warming.cancel()
+            await asyncio.wait([warming])
 
     def live_calls(self) -> list[LiveCall]:
         """Calls in progress with their conversation so far (for the dashboard)."""
@@ -355,6 +379,7 @@ class BridgeService:
     async def _shutdown(self) -> None:
         if self._supervisor is not None:
             self._supervisor.cancel()
+        await self._stop_warming()
         await self.dialer.shutdown()
         if self._api is not None:
             await self._api.cleanup()

@@ -56,7 +56,10 @@ def serve(config: BridgeConfig, path: Path | None = None) -> int:
 
 
 async def _reload(service: BridgeService, path: Path | None) -> None:
-    """SIGHUP: re-read the config file; calls in progress are not touched."""
+    """SIGHUP: re-read the config file; calls in progress are not touched.
+
+    Each SIGHUP reads the file at once; BridgeService.reload applies them one at a time, in order.
+    """
     log = structlog.get_logger("bridge.cli")
     if path is None:
         log.warning("config.reload_skipped", hint="started without --config: nothing to re-read")

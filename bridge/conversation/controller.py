@@ -249,7 +249,7 @@ class Conversation:
     async def _act(self, turn: Turn, action: Action, reply: Reply, playing: asyncio.Future[None]) -> None:
         """A routing decision: say what happens, then do it (transfer, record, end)."""
         await reply.released.wait()
-        self._replies.unheard = []
+        self._replies.forget_unheard()
         goodbye = isinstance(action, Goodbye)
         turn.outcome = "goodbye" if goodbye else f"routing:{type(action).__name__.lower()}"
         turn.agent_text = action.say

@@ -23,6 +23,9 @@ from bridge.speech.stt import FEED_BATCH_FRAMES, Transcriber
 
 
 class Listener:
+    """The caller's side of one call, kept apart from the agent's so the per-frame decisions
+    (is this their voice, has their turn ended) are bookkeeping the conversation never repeats."""
+
     def __init__(self, agent: Agent, rate: int, hints: str, tasks: BackgroundTasks[Any]) -> None:
         settings = agent.settings
         turn = agent.turn_settings

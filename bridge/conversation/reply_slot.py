@@ -18,6 +18,9 @@ from bridge.conversation.reply import Reply
 
 
 class ReplySlot:
+    """Holds the call's one reply in flight, so that starting, superseding and cutting off a reply
+    are single steps that can never leave two voices talking, or a failure unheard."""
+
     def __init__(
         self,
         tasks: BackgroundTasks[Any],
@@ -29,7 +32,7 @@ class ReplySlot:
         self._on_done = on_done
         self.reply: Reply | None = None
         self._task: asyncio.Task[None] | None = None
-        self.unheard: list[str] = []  # clauses of the last interrupted reply the caller did not hear
+        self._unheard: list[str] = []  # clauses of the last interrupted reply the caller did not hear
 
     def start(self, reply: Reply, work: Coroutine[Any, Any, None]) -> None:
         """`reply` is now the one in flight, said by `work`; the one before it is cancelled."""
@@ -53,13 +56,22 @@ class ReplySlot:
         reply = self.reply
         heard = ""
         if reply is not None:
-            heard, self.unheard = reply.heard_and_unheard(played_frame)
+            heard, self._unheard = reply.heard_and_unheard(played_frame)
         self.cancel()
         return reply, heard
 
+    @property
+    def unheard(self) -> tuple[str, ...]:
+        """What the caller did not hear of the last reply they interrupted (until resumed or forgotten)."""
+        return tuple(self._unheard)
+
+    def forget_unheard(self) -> None:
+        """The caller's turn was real: what they talked over is not said after all."""
+        self._unheard = []
+
     def resume_unheard(self, reply: Reply) -> list[str]:
         """A false interruption (noise, a cough): what the caller missed goes into `reply`, closed."""
-        resumed, self.unheard = self.unheard, []
+        resumed, self._unheard = self._unheard, []
         for clause in resumed:
             reply.add(clause)
         reply.close()

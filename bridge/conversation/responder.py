@@ -25,6 +25,9 @@ from bridge.speech.stt import Transcriber
 
 
 class Responder:
+    """Turns one finished caller turn into a reply or a routing decision, so the model calls and
+    their deadlines live apart from the call's state: the conversation only acts on the result."""
+
     def __init__(
         self,
         agent: Agent,
@@ -55,7 +58,7 @@ class Responder:
             turn.outcome = "noise"
             self._resume_unheard(reply)
             return None
-        self._replies.unheard = []
+        self._replies.forget_unheard()
         async with stalled_after(self._settings.llm_timeout_seconds, "the language model"):
             decided = await self._understanding.decide(
                 text, self._memory.recent(), self._caller_facts(), reply.llm_go, turn

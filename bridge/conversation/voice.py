@@ -19,6 +19,9 @@ from bridge.media.playout import PlayoutQueue
 
 
 class AgentVoice:
+    """The one owner of the caller's playout queue: with every word the agent says put there or
+    taken away here, barge-in and "is the agent speaking" are decided in one place."""
+
     def __init__(self, agent: Agent, rate: int, output: PlayoutQueue, replies: ReplySlot) -> None:
         self._agent = agent
         self._tts_seconds = agent.settings.tts_timeout_seconds

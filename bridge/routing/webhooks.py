@@ -31,9 +31,9 @@ log = structlog.get_logger(__name__)
 
 
 class Webhooks:
-    def __init__(self, config: WebhookConfig | Callable[[], WebhookConfig]) -> None:
-        """`config`: fixed, or read afresh for each request (the service's reloadable snapshot)."""
-        self._config: Callable[[], WebhookConfig] = config if callable(config) else (lambda: config)
+    def __init__(self, config: Callable[[], WebhookConfig]) -> None:
+        """`config`: read afresh for each request (the service's reloadable snapshot)."""
+        self._config = config
         self._session: aiohttp.ClientSession | None = None
         self._tasks: BackgroundTasks[None] = BackgroundTasks()
 

@@ -72,7 +72,10 @@ class OutboundSettings:
     """What a new outbound call is placed with; a config reload may change it between calls.
 
     Read once when a call is submitted: a call waiting for a slot, ringing or talking keeps
-    the endpoint, caller id, ring time and persona it was asked with.
+    the endpoint, caller id and ring time it was asked with. Its persona is only a name until
+    the call is answered; then, like an inbound call's, it is looked up in the settings current
+    at that moment: the call talks with the persona as the last reload left it, or with the
+    conversation's default if a reload has removed it meanwhile (logged: call.unknown_persona).
     """
 
     config: OutboundConfig
@@ -108,15 +111,15 @@ class OutboundDialer:
         self,
         ari: AriClient,
         app: StasisApplication,
-        settings: OutboundSettings | Callable[[], OutboundSettings],
+        settings: Callable[[], OutboundSettings],
     ) -> None:
-        """`settings`: fixed, or read afresh for each new call (the service's reloadable snapshot).
+        """`settings`: read afresh for each new call (the service's reloadable snapshot).
 
         The number of slots is taken from the first settings and fixed until a restart.
         """
         self.ari = ari
         self.app = app
-        self._settings: Callable[[], OutboundSettings] = settings if callable(settings) else (lambda: settings)
+        self._settings = settings
         self.calls: dict[str, OutboundCall] = {}
         self._slots = asyncio.Semaphore(self._settings().config.max_concurrent)
         self._tasks: BackgroundTasks[OutboundCall] = BackgroundTasks()

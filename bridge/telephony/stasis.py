@@ -47,6 +47,21 @@ class PendingDial(Protocol):
 
 
 @dataclass(frozen=True)
+class StasisArgs:
+    """What the dialplan passed to Stasis() (bridge.dialplan), read once as the call arrives, so the
+    persona chosen, the record of a declined call and the call session all go by one reading."""
+
+    persona: str = ""  # asked for by name ("": the called number's, else the default)
+    called: str = ""  # the number the caller dialled
+    session: str = ""  # the web phone's session id (X-Bridge-Session), unchecked
+
+    @classmethod
+    def parse(cls, args: list[str]) -> StasisArgs:
+        padded = [*args[:3], "", "", ""]
+        return cls(*(str(arg).strip() for arg in padded[:3]))
+
+
+@dataclass(frozen=True)
 class CallSettings:
     """What a new call is started with; a config reload may change it between calls.
 
@@ -72,17 +87,17 @@ class StasisApplication:
         ari: AriClient,
         media_config: MediaConfig,
         clock: MediaClock,
-        settings: CallSettings | Callable[[], CallSettings],
+        settings: Callable[[], CallSettings],
         queues: QueueMonitor | None = None,
         record_calls: bool = False,
         max_calls: int = 1000,
         node: str = "",
     ) -> None:
-        """`settings`: fixed, or read afresh for each new call (the service's reloadable snapshot)."""
+        """`settings`: read afresh for each new call (the service's reloadable snapshot)."""
         self.ari = ari
         self.media_config = media_config
         self.clock = clock
-        self._settings: Callable[[], CallSettings] = settings if callable(settings) else (lambda: settings)
+        self._settings = settings
         self.queues = queues
         self.record_calls = record_calls
         # Stamped on every call record (storage.node): which node of a cluster took the call.
@@ -126,12 +141,13 @@ class StasisApplication:
                 if not waiter.done():
                     waiter.set_result(None)
             elif (dial := self._dialling.pop(channel_id, None)) is not None:
-                dial.answered(self._start_call(channel, [dial.persona], direction="outbound"))
+                dial.answered(self._start_call(channel, StasisArgs.parse([dial.persona]), direction="outbound"))
             elif channel_id not in self._by_channel:
+                args = StasisArgs.parse(event.get("args") or [])
                 if (refusal := self._refusal()) is not None:
-                    self._tasks.start(self._decline(channel, event.get("args") or [], refusal), f"decline-{channel_id}")
+                    self._tasks.start(self._decline(channel, args, refusal), f"decline-{channel_id}")
                 else:
-                    self._start_call(channel, event.get("args") or [])
+                    self._start_call(channel, args)
         elif kind in _END_EVENTS and (dial := self._dialling.pop(channel_id, None)) is not None:
             dial.failed(int(event.get("cause") or 0), str(event.get("cause_txt") or kind))
         elif kind in _END_EVENTS and (call := self._by_channel.get(channel_id)) is not None:
@@ -178,7 +194,7 @@ class StasisApplication:
             return "at_capacity"
         return None
 
-    async def _decline(self, channel: dict[str, Any], args: list[str], reason: str) -> None:
+    async def _decline(self, channel: dict[str, Any], args: StasisArgs, reason: str) -> None:
         """Straight back to the dialplan before any media or model work: it offers the call to the
         next bridge (BRIDGE_RESULT=declined), and after the last to its fallback queue.
 
@@ -187,9 +203,8 @@ class StasisApplication:
         """
         self.declined[reason] += 1
         caller = channel.get("caller") or {}
-        called = args[1].strip() if len(args) > 1 else ""
         persona = self._persona_for(str(channel["id"]), args, self._settings())
-        record = CallRecord(str(channel["id"]), str(caller.get("number", "")), persona, called)
+        record = CallRecord(str(channel["id"]), str(caller.get("number", "")), persona, args.called)
         record.end_reason = f"declined:{reason}"
         record.node = self.node
         log.warning("call.declined", call=record.channel_id, reason=reason, calls=len(self.calls), limit=self.max_calls)
@@ -204,21 +219,17 @@ class StasisApplication:
         async with self.call_finished:
             self.call_finished.notify_all()
 
-    def _persona_for(self, call_id: str, args: list[str], settings: CallSettings) -> str:
+    def _persona_for(self, call_id: str, args: StasisArgs, settings: CallSettings) -> str:
         """The persona the call will talk with, decided once (CallSettings.wanted_persona). An
         unknown name gets the default, and the record says so, since the pipeline is built for
         that persona and not for the name asked."""
-        asked = args[0].strip() if args else ""
-        called = args[1].strip() if len(args) > 1 else ""
-        persona = settings.wanted_persona(asked, called)
+        persona = settings.wanted_persona(args.persona, args.called)
         if settings.personas is not None and persona not in settings.personas:
             log.warning("call.unknown_persona", call=call_id, asked=persona, persona=settings.default_persona)
             return settings.default_persona
         return persona
 
-    def _start_call(self, channel: dict[str, Any], args: list[str], direction: str = "inbound") -> CallSession:
-        called = args[1].strip() if len(args) > 1 else ""
-        session = args[2].strip() if len(args) > 2 else ""
+    def _start_call(self, channel: dict[str, Any], args: StasisArgs, direction: str = "inbound") -> CallSession:
         settings = self._settings()  # once: the call keeps these whatever a reload does meanwhile
         persona = self._persona_for(str(channel["id"]), args, settings)
         call = CallSession(
@@ -233,9 +244,9 @@ class StasisApplication:
             queues=self.queues,
             ring_seconds=settings.ring_seconds,
             direction=direction,
-            called_number=called,
+            called_number=args.called,
             record_calls=self.record_calls,
-            client_session=session if CLIENT_SESSION.fullmatch(session) else "",
+            client_session=args.session if CLIENT_SESSION.fullmatch(args.session) else "",
             node=self.node,
         )
         self.calls[call.channel_id] = call

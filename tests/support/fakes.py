@@ -77,12 +77,18 @@ class ScriptedLanguageModel:
     requests: list[list[ChatMessage]] = field(default_factory=list)
     offered: list[tuple[str, ...]] = field(default_factory=list)
     cancelled: int = 0
+    # Set: every prefill waits until it is set (a model still busy warming up); `prefilling` is
+    # set once the first has begun.
+    hold_prefill: asyncio.Event | None = None
+    prefilling: asyncio.Event = field(default_factory=asyncio.Event)
 
     def workers(self) -> list[Supervised]:
         return []
 
     async def prefill(self, messages: list[ChatMessage], everywhere: bool = False) -> None:
-        return None
+        self.prefilling.set()
+        if self.hold_prefill is not None:
+            await self.hold_prefill.wait()
 
     async def labelled_reply(
         self, messages: list[ChatMessage], labels: Sequence[str], go: threading.Event | None = None

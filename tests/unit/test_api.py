@@ -94,7 +94,7 @@ def test_api_beyond_loopback_needs_a_token(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_only_numbers_reach_the_dial_string() -> None:
     settings = OutboundSettings.resolve(OutboundConfig(), "receptionist", frozenset())
-    dialer = OutboundDialer(None, None, settings)  # type: ignore[arg-type]
+    dialer = OutboundDialer(None, None, lambda: settings)  # type: ignore[arg-type]
     for number in ("PJSIP/evil", "123&Local/x", "", "12 34", "+1555" + "1" * 40):
         with pytest.raises(BadNumber):
             dialer.submit(number)

@@ -67,7 +67,8 @@ ARI_OPERATIONS = {
 
 def make_app(ari: ScriptedAri) -> StasisApplication:
     config = parse_config({"media": {"rtp_port_min": 0, "rtp_port_max": 0}})
-    app = StasisApplication(ari, config.media, MediaClock(), CallSettings(lambda persona: EchoPipeline()))  # type: ignore[arg-type]
+    settings = CallSettings(lambda persona: EchoPipeline())
+    app = StasisApplication(ari, config.media, MediaClock(), lambda: settings)  # type: ignore[arg-type]
     ari.application = app
     return app
 

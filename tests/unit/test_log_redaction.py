@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import AsyncIterator
 
@@ -71,7 +72,7 @@ async def test_failing_webhooks_log_no_token(failing_hook: str) -> None:
     unreachable = f"http://127.0.0.1:1/hooks/{SECRET}"
     with capture_logs() as logs:
         for pre, post in ((hook, hook), (unreachable, unreachable)):
-            webhooks = Webhooks(WebhookConfig(pre_call_url=pre, post_call_url=post))
+            webhooks = Webhooks(functools.partial(WebhookConfig, pre_call_url=pre, post_call_url=post))
             assert await webhooks.pre_call({"call_id": "c1"}) == {}
             webhooks.post_call({"channel_id": "c1"})
             await webhooks.close()

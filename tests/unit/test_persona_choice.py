@@ -32,7 +32,7 @@ def app_building_for(built: list[str], **options: object) -> StasisApplication:
         ari,  # type: ignore[arg-type]
         config.media,
         MediaClock(),
-        CallSettings(
+        lambda: CallSettings(
             pipeline,
             default_persona="receptionist",
             personas=frozenset(PERSONAS),

@@ -14,6 +14,7 @@ from bridge.records import (
     TransferSummary,
     TurnRecord,
 )
+from bridge.web.call_story import duration_seconds
 
 TURN_JSON = {
     "index": 0,
@@ -143,6 +144,18 @@ def test_an_older_row_with_few_keys_reads_with_defaults() -> None:
     assert record.conversation.barge_ins == 0 and record.conversation.errors == []
     assert record.transfer == TransferSummary(target="sales")
     assert record.media == MediaSummary(packets_in=12)
+
+
+def test_an_older_row_without_its_start_has_no_duration_rather_than_a_negative_one() -> None:
+    record = CallRecord.from_dict({"channel_id": "4.1", "ended_at": 1000.0})
+    assert (record.started_at, record.ended_at, duration_seconds(record)) == (1000.0, None, None)
+    timed = CallRecord("4.2", "100", "receptionist", started_at=990.0, ended_at=1000.0)
+    assert CallRecord.from_dict(timed.as_dict()) == timed
+    assert (timed.as_dict()["started_at"], timed.as_dict()["ended_at"], duration_seconds(timed)) == (
+        990.0,
+        1000.0,
+        10.0,
+    )
 
 
 def test_a_live_turn_becomes_the_record_the_report_keeps() -> None:

@@ -1,5 +1,6 @@
 """A reload is one swap of the service's settings snapshot: every new call, inbound or outbound,
-and every new webhook request gets the new settings; a call already started keeps its own."""
+and every new webhook request gets the new settings; a call already started keeps its own.
+Reloads apply one at a time, in order, and the agent they leave live is the one being warmed."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ from bridge.app.service import BridgeService
 from bridge.ari.client import AriError
 from bridge.config import BridgeConfig, parse_config
 from bridge.config.routing import RoutingConfig
+from bridge.conversation.agent import Agent
 from bridge.conversation.controller import Conversation
+from bridge.conversation.prompt import DEMONSTRATION_QUESTIONS
 from bridge.pipelines.echo import EchoPipeline
 from bridge.routing.queues import QueueMonitor
 from bridge.routing.validation import EndpointDirectory
@@ -27,6 +30,7 @@ from tests.support.fakes import ScriptedLanguageModel, fake_agent
 from tests.unit.test_call_session import ScriptedAri
 
 PERSONA = {"system_prompt": "You answer the phone.", "greeting": "Hello."}
+NO_HOOK = "http://127.0.0.1:1"
 
 
 class HeldAri(ScriptedAri):
@@ -67,13 +71,14 @@ async def hooks() -> AsyncIterator[tuple[str, list[str]]]:
 
 def config_with(tmp_path: Path, hook: str, which: str, kind: str = "echo") -> BridgeConfig:
     """Every reloadable setting named after `which` ("old", "new"), so a call shows which it got."""
+    personas = (f"{which}_default", f"{which}_line", f"{which}_out")
     return parse_config(
         {
             "ari": {"password": "test", "url": "http://127.0.0.1:1"},
             "pipeline": {"kind": kind},
             "media": {"rtp_port_min": 0, "rtp_port_max": 0},
             "storage": {"url": f"sqlite:///{tmp_path}/calls.db", "spool_dir": str(tmp_path / "spool")},
-            "personas": {f"{which}_default": PERSONA, f"{which}_line": PERSONA, f"{which}_out": PERSONA},
+            "personas": {name: {**PERSONA, "greeting": f"Hello from {which}."} for name in personas},
             "conversation": {"default_persona": f"{which}_default", "personas_by_number": {"100": f"{which}_line"}},
             "routing": {"ring_seconds": 11 if which == "old" else 22, "messages_dir": str(tmp_path / "messages")},
             "outbound": {
@@ -130,6 +135,25 @@ async def closed(service: BridgeService) -> None:
     await service.webhooks.close()
     await service.records.close()
     await service.store.close()
+
+
+async def settle() -> None:
+    """Let every other task run as far as it can without real time passing."""
+    for _ in range(100):
+        await asyncio.sleep(0)
+
+
+def warmed(agent: Agent, persona: str, rates: tuple[int, ...]) -> bool:
+    """Agent.warm ran for this persona: its prompt carries the model's own answers to the
+    start-up questions, and its greeting is audio at every call rate."""
+    contents = [message["content"] for message in agent.prompt(persona).messages]
+    greeting = agent.personas[persona].greeting
+    return DEMONSTRATION_QUESTIONS[0] in contents and all(agent.cached_phrase(greeting, rate) for rate in rates)
+
+
+def agent_for(config: BridgeConfig, llm: ScriptedLanguageModel) -> Agent:
+    models = fake_agent(["hello"], llm=llm)
+    return dataclasses.replace(models, personas=dict(config.personas), settings=config.conversation)
 
 
 def ring_seconds(call: CallSession) -> int:
@@ -192,13 +216,12 @@ async def test_a_reload_gives_new_calls_a_new_agent_and_leaves_the_old_one_to_ca
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     ari = HeldAri()
-    old = config_with(tmp_path, "http://127.0.0.1:1", "old", kind="agent")
-    models = fake_agent(["hello"], llm=ScriptedLanguageModel(token_delay=0))
-    agent = dataclasses.replace(models, personas=dict(old.personas), settings=old.conversation)
+    old = config_with(tmp_path, NO_HOOK, "old", kind="agent")
+    agent = agent_for(old, ScriptedLanguageModel(token_delay=0))
     service, started = service_on(monkeypatch, ari, old, pipelines=pipeline_factory(old, agent), agent=agent)
     await arrives(service, "early", [])
 
-    await service.reload(config_with(tmp_path, "http://127.0.0.1:1", "new", kind="agent"))
+    await service.reload(config_with(tmp_path, NO_HOOK, "new", kind="agent"))
     await arrives(service, "later", [])
 
     early, later = (call.pipeline for call in started)
@@ -212,4 +235,89 @@ async def test_a_reload_gives_new_calls_a_new_agent_and_leaves_the_old_one_to_ca
     await service._warming  # the new persona's greetings, rendered in the background
     ari.release.set()
     await until(lambda: len(service.app.finished) == 2)
+    await closed(service)
+
+
+@pytest.mark.parametrize("given", [True, False], ids=["agent_given", "models_loaded_at_start"])
+async def test_a_reload_while_the_models_warm_up_leaves_a_warmed_agent_live(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, given: bool
+) -> None:
+    ari = HeldAri()
+    old = config_with(tmp_path, NO_HOOK, "old", kind="agent")
+    new = config_with(tmp_path, NO_HOOK, "new", kind="agent")
+    llm = ScriptedLanguageModel(token_delay=0, hold_prefill=asyncio.Event())
+    agent = agent_for(old, llm)
+    if not given:
+        monkeypatch.setattr("bridge.conversation.loading.load_agent", lambda config: agent)
+    service, _ = service_on(monkeypatch, ari, old, **({"agent": agent} if given else {}))
+    starting = asyncio.ensure_future(service._build_pipelines())
+    await asyncio.wait_for(llm.prefilling.wait(), 30)  # start-up's warm-up is under way
+
+    reloading = asyncio.ensure_future(service.reload(new))
+    await settle()
+    assert llm.hold_prefill is not None
+    llm.hold_prefill.set()
+    await starting
+    assert await reloading == []
+    if service._warming is not None:
+        await service._warming
+
+    live = service.agent
+    assert live is not None and set(live.personas) == {"new_default", "new_line", "new_out"}
+    rates = new.media.call_rates()
+    assert [name for name in live.personas if not warmed(live, name, rates)] == []
+    await closed(service)
+
+
+async def test_overlapping_reloads_apply_in_the_order_they_were_asked_for(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    ari = HeldAri()
+    service, _ = service_on(
+        monkeypatch, ari, config_with(tmp_path, NO_HOOK, "old"), pipelines=lambda persona: EchoPipeline()
+    )
+    checked: list[RoutingConfig] = []
+    first_checked = asyncio.Event()
+
+    async def first_is_slow(routing: RoutingConfig, ari: EndpointDirectory, queues: QueueMonitor | None) -> list[str]:
+        checked.append(routing)
+        if len(checked) == 1:
+            await first_checked.wait()
+        return []
+
+    monkeypatch.setattr(service_module, "missing_targets", first_is_slow)
+    first = asyncio.ensure_future(service.reload(config_with(tmp_path, NO_HOOK, "first")))
+    await until(lambda: len(checked) == 1)
+    second = asyncio.ensure_future(service.reload(config_with(tmp_path, NO_HOOK, "second")))
+    await settle()
+    first_checked.set()
+    await asyncio.gather(first, second)
+
+    assert service.config.conversation.default_persona == "second_default"
+    assert service.dialer.app_personas == {"second_default", "second_line", "second_out"}
+    await closed(service)
+
+
+async def test_a_reload_stops_the_last_reloads_warm_up_before_starting_its_own(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    ari = HeldAri()
+    old = config_with(tmp_path, NO_HOOK, "old", kind="agent")
+    llm = ScriptedLanguageModel(token_delay=0, hold_prefill=asyncio.Event())
+    agent = agent_for(old, llm)
+    service, _ = service_on(monkeypatch, ari, old, pipelines=pipeline_factory(old, agent), agent=agent)
+
+    await service.reload(config_with(tmp_path, NO_HOOK, "first", kind="agent"))
+    first_warming = service._warming
+    await settle()
+    assert first_warming is not None and not first_warming.done()  # held in the LLM's prefill
+    await service.reload(config_with(tmp_path, NO_HOOK, "second", kind="agent"))
+
+    assert first_warming.cancelled()
+    assert llm.hold_prefill is not None
+    llm.hold_prefill.set()
+    assert service._warming is not None
+    await service._warming
+    live = service.agent
+    assert live is not None and warmed(live, "second_default", old.media.call_rates())
     await closed(service)

@@ -71,7 +71,8 @@ class AppView:
 
 def stasis_app(ari: AppView) -> StasisApplication:
     config = parse_config({"media": {"rtp_port_min": 0, "rtp_port_max": 0}})
-    app = StasisApplication(ari, config.media, MediaClock(), CallSettings(lambda persona: EchoPipeline()), max_calls=1)  # type: ignore[arg-type]
+    settings = CallSettings(lambda persona: EchoPipeline())
+    app = StasisApplication(ari, config.media, MediaClock(), lambda: settings, max_calls=1)  # type: ignore[arg-type]
     ari.application = app
     return app
 
