@@ -87,10 +87,16 @@ class Agent:
         return audio
 
     def prompt(self, name: str) -> TurnPrompt:
-        """The persona's turn prompt (facts, targets, labels, examples), built once."""
+        """The persona's turn prompt (facts, targets, labels, examples), built once. A copy made
+        by a reload has no prompts yet: for a persona the model already answered the
+        demonstration questions for (unchanged by the reload) they go straight in, so a call in
+        the seconds before the copy's `warm()` gets the same prompt as before."""
         if name not in self._prompts:
+            persona = self.personas[name]
             routing = self.routing.config if self.routing is not None else None
-            self._prompts[name] = build_prompt(self.personas[name], routing)
+            prompt = build_prompt(persona, routing)
+            demonstrations = self._demonstrations.get(_demonstration_key(prompt, persona))
+            self._prompts[name] = build_prompt(persona, routing, demonstrations) if demonstrations else prompt
         return self._prompts[name]
 
     def hints(self, name: str) -> str:
@@ -105,14 +111,17 @@ class Agent:
 
         A prompt is ~700-1,100 tokens: 2-4 s to evaluate with the 0.5B model, 4-8 s with the 1.5B
         on two cores, paid here once instead of on a caller's first turn."""
+        routing = self.routing.config if self.routing is not None else None
         for name, persona in self.personas.items():
-            await self.llm.prefill(list(self.prompt(name).messages), everywhere=True)
-            try:
-                demonstrations = await self._demonstrate(self.prompt(name), persona)
-            except Exception as error:  # noqa: BLE001 - examples are an aid; a broken model fails on its calls
-                log.warning("agent.demonstrations_failed", persona=name, error=str(error))
-                demonstrations = ()
-            routing = self.routing.config if self.routing is not None else None
+            plain = build_prompt(persona, routing)
+            demonstrations = self._demonstrations.get(_demonstration_key(plain, persona))
+            if demonstrations is None:
+                await self.llm.prefill(list(plain.messages), everywhere=True)
+                try:
+                    demonstrations = await self._demonstrate(plain, persona)
+                except Exception as error:  # noqa: BLE001 - examples are an aid; a broken model fails on its calls
+                    log.warning("agent.demonstrations_failed", persona=name, error=str(error))
+                    demonstrations = ()
             self._prompts[name] = build_prompt(persona, routing, demonstrations)
             await self.llm.prefill(list(self.prompt(name).messages), everywhere=True)
             for text in (persona.greeting, persona.apology, persona.goodbye, persona.reprompt, persona.unknown_answer):
@@ -126,7 +135,7 @@ class Agent:
     async def _demonstrate(self, prompt: TurnPrompt, persona: PersonaConfig) -> tuple[tuple[str, str], ...]:
         """The model answers the questions every receptionist gets, from this persona's facts;
         an answer that fails the grounding check becomes the honest unknown answer."""
-        key = json.dumps([prompt.messages, persona.knowledge()])
+        key = _demonstration_key(prompt, persona)
         if key in self._demonstrations:
             return self._demonstrations[key]
         answers = []
@@ -149,3 +158,8 @@ class Agent:
     def cached_phrase(self, text: str, rate: int) -> bytes | None:
         """Audio for `text` if it was rendered before (fixed phrases), else None: stream it instead."""
         return self._phrases.get((text, rate))
+
+
+def _demonstration_key(prompt: TurnPrompt, persona: PersonaConfig) -> str:
+    """What the demonstration answers depend on: the prompt they were asked with and the facts."""
+    return json.dumps([prompt.messages, persona.knowledge()])
