@@ -11,7 +11,7 @@ settles a near tie; a model sure enough to transfer is left alone.
 One cue is a guard, not a weight, and holds however sure the model is: words that try to
 instruct the agent ("ignore your instructions", "system override") never lead to a transfer or a
 message. Such a turn is answered from the facts (which gives nothing away), or refused when it
-asks for an extension: the instruction is not the caller's to change.
+asks for an extension no target has: the instruction is not the caller's to change.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def weigh(
             back(GOODBYE, "thanks")
     if guarded:
         cues.append("instructs_agent")
-        keep = {ANSWER} | ({ELSEWHERE} if unlisted else set())
+        keep = {ELSEWHERE} if unlisted else {ANSWER}  # an instruction naming an unlisted extension: refused
         factor = {label: (value if label in keep else 0.0) for label, value in factor.items()}
     if not cues:
         return Weighed(scores, ())

@@ -127,7 +127,7 @@ class FrontDesk:
 
     async def on_decision(self, text: str, scores: LabelScores) -> Action | None:
         """The model's label for `text`. None: answer it. Only `elsewhere` refuses, and only when
-        the model is sure or has no target to offer instead; an unsure target is confirmed."""
+        the model is sure (`refuse_from`); an unsure target is confirmed (`confirm_below`)."""
         label, confidence = scores.best, scores.confidence
         if label == ANSWER:
             return None
@@ -137,7 +137,7 @@ class FrontDesk:
             return self._record_for(self.pending or self._operator())
         second = self._target(scores.runner_up, "model")
         if label == ELSEWHERE:
-            if confidence < self.config.confirm_below:  # unsure: never refuse on a guess
+            if confidence < self.config.refuse_from:  # unsure: never refuse on a guess
                 return self._confirm(second, None) if second is not None else Clarify(clarify_phrase(self.rules))
             self.refused.append(text)
             return Refuse(refusal_phrase(self.rules))

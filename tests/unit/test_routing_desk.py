@@ -118,7 +118,8 @@ def scores(**probabilities: float) -> LabelScores:
     return LabelScores.of(probabilities)
 
 
-# The model's choice -> what the desk does (confirm_below = 0.6): (scores, action type, target or None).
+# The model's choice -> what the desk does (confirm_below = 0.6, refuse_from = 0.7):
+# (scores, action type, target or None).
 DECISIONS: list[tuple[LabelScores, type[Action] | None, str | None]] = [
     (scores(sales=0.9, answer=0.1), Transfer, "sales"),
     (scores(operator=0.61, sales=0.39), Transfer, "operator"),
@@ -126,7 +127,9 @@ DECISIONS: list[tuple[LabelScores, type[Action] | None, str | None]] = [
     (scores(sales=0.45, operator=0.35, answer=0.2), Confirm, "sales"),  # offers operator as the second
     (scores(elsewhere=0.8, sales=0.2), Refuse, None),
     (scores(elsewhere=0.5, operator=0.3, answer=0.2), Confirm, "operator"),  # unsure: offer, never refuse
-    (scores(elsewhere=0.6, answer=0.4), Refuse, None),
+    (scores(elsewhere=0.7, answer=0.3), Refuse, None),
+    (scores(elsewhere=0.65, answer=0.35), Clarify, None),  # sure enough to route, not to refuse
+    (scores(elsewhere=0.65, sales=0.35), Confirm, "sales"),
     (scores(elsewhere=0.4, message=0.3, answer=0.3), Clarify, None),  # unsure and no target: say again
     (scores(message=0.7, answer=0.3), RecordMessage, "operator"),
     (scores(goodbye=0.8, answer=0.2), Goodbye, None),
