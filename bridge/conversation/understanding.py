@@ -119,7 +119,7 @@ class Understanding:
             weighed = weigh(text, scores, desk.rules.targets, desk.config.operator, desk.config.confirm_below)
             if weighed.cues:
                 model_scores, scores, cues = scores, weighed.scores, weighed.cues
-            action = await desk.on_decision(text, scores)
+            action = await desk.on_decision(text, scores, cues)
         elif scores.best == GOODBYE:
             action = Goodbye(self.persona.goodbye)
         if action is not None:

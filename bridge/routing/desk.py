@@ -125,9 +125,10 @@ class FrontDesk:
             return Goodbye(self.goodbye)
         return None
 
-    async def on_decision(self, text: str, scores: LabelScores) -> Action | None:
+    async def on_decision(self, text: str, scores: LabelScores, cues: tuple[str, ...] = ()) -> Action | None:
         """The model's label for `text`. None: answer it. Only `elsewhere` refuses, and only when
-        the model is sure (`refuse_from`); an unsure target is confirmed (`confirm_below`)."""
+        the model is sure (`refuse_from`, or `confirm_below` when the caller asked for an
+        extension no target has: the words back the refusal up); an unsure target is confirmed."""
         label, confidence = scores.best, scores.confidence
         if label == ANSWER:
             return None
@@ -137,7 +138,8 @@ class FrontDesk:
             return self._record_for(self.pending or self._operator())
         second = self._target(scores.runner_up, "model")
         if label == ELSEWHERE:
-            if confidence < self.config.refuse_from:  # unsure: never refuse on a guess
+            sure = self.config.confirm_below if "extension" in cues else self.config.refuse_from
+            if confidence < sure:  # unsure: never refuse on a guess
                 return self._confirm(second, None) if second is not None else Clarify(clarify_phrase(self.rules))
             self.refused.append(text)
             return Refuse(refusal_phrase(self.rules))

@@ -152,6 +152,12 @@ async def test_the_models_choice_becomes_one_action(
     assert front.refused == (["what the caller said"] if kind is Refuse else [])
 
 
+async def test_an_unlisted_extension_the_caller_named_is_refused_at_the_confirm_threshold() -> None:
+    unsure = scores(elsewhere=0.65, operator=0.2, answer=0.15)
+    assert isinstance(await desk(None).on_decision("extension 5555", unsure, ("extension",)), Refuse)
+    assert isinstance(await desk(None).on_decision("a misheard department", unsure), Confirm)
+
+
 async def test_a_confirmation_offers_the_second_choice_and_yes_transfers() -> None:
     front = desk(None)
     offer = await front.on_decision("my order", scores(sales=0.45, operator=0.35, answer=0.2))
