@@ -24,6 +24,12 @@ from bridge.routing.intents import normalise
 from bridge.speech.llm import ANSWER, LabelScores
 
 CUE_WEIGHT = 3.0
+# The cues' names, as the turn record and the desk see them.
+MESSAGE_CUE = "message"
+PERSON_CUE = "person"
+EXTENSION_CUE = "extension"
+THANKS_CUE = "thanks"
+GUARD_CUE = "instructs_agent"
 
 # Asking to leave a message or be called back (not "I got a message", "set up voicemail").
 _WANTS_MESSAGE = re.compile(
@@ -85,15 +91,15 @@ def weigh(
     unlisted = _unlisted_extension(lowered, targets)
     if scores.confidence < unsure_below:
         if _WANTS_MESSAGE.search(words):
-            back(MESSAGE, "message")
+            back(MESSAGE, MESSAGE_CUE)
         if operator and _PERSON.search(words) and _ASKS_TO_REACH.search(words):
-            back(operator, "person")
+            back(operator, PERSON_CUE)
         if unlisted:
-            back(ELSEWHERE, "extension")
+            back(ELSEWHERE, EXTENSION_CUE)
         if _is_closing(words, text):
-            back(GOODBYE, "thanks")
+            back(GOODBYE, THANKS_CUE)
     if guarded:
-        cues.append("instructs_agent")
+        cues.append(GUARD_CUE)
         keep = {ELSEWHERE} if unlisted else {ANSWER}  # an instruction naming an unlisted extension: refused
         factor = {label: (value if label in keep else 0.0) for label, value in factor.items()}
     if not cues:

@@ -16,6 +16,7 @@ from typing import Literal, Protocol
 
 from bridge.config.routing import ELSEWHERE, GOODBYE, MESSAGE, RoutingConfig
 from bridge.records import RoutingReport
+from bridge.routing.cues import EXTENSION_CUE
 from bridge.routing.intents import (
     IntentRules,
     RouteMatch,
@@ -138,7 +139,7 @@ class FrontDesk:
             return self._record_for(self.pending or self._operator())
         second = self._target(scores.runner_up, "model")
         if label == ELSEWHERE:
-            sure = self.config.confirm_below if "extension" in cues else self.config.refuse_from
+            sure = self.config.confirm_below if EXTENSION_CUE in cues else self.config.refuse_from
             if confidence < sure:  # unsure: never refuse on a guess
                 return self._confirm(second, None) if second is not None else Clarify(clarify_phrase(self.rules))
             self.refused.append(text)
