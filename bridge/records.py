@@ -36,6 +36,9 @@ class TurnRecord:
     decided: JsonObject = field(default_factory=dict)
     # The turn model's "complete" probability at each pause it judged (turn.detector = smart_turn).
     end_of_turn: list[float] = field(default_factory=list)
+    # Times the caller went on talking after the end of the turn was called, before the answer was
+    # heard (conversation.continue_within_ms): the turn is then one, answered as a whole.
+    continued: int = 0
     # When the turn began, seconds into the call (the greeting starts at 0); None for a turn in progress.
     at_s: float | None = None
 
@@ -48,6 +51,7 @@ class TurnRecord:
             "outcome": self.outcome,
             **({"decided": dict(self.decided)} if self.decided else {}),
             **({"end_of_turn": list(self.end_of_turn)} if self.end_of_turn else {}),
+            **({"continued": self.continued} if self.continued else {}),
             "utterance_ms": self.utterance_ms,
             "voiced_ms": self.voiced_ms,
             "latency_ms": dict(self.latency_ms),
@@ -68,6 +72,7 @@ class TurnRecord:
             latency_ms={str(stage): int(ms) for stage, ms in _object(data, "latency_ms").items()},
             decided=_object(data, "decided"),
             end_of_turn=[float(value) for value in _list(data, "end_of_turn")],
+            continued=int(data.get("continued") or 0),
             at_s=float(at) if isinstance(at, int | float) else None,
         )
 

@@ -39,7 +39,6 @@ import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -54,6 +53,7 @@ from bridge.logs import configure_logging
 from bridge.media.codecs import codec_for
 from bridge.media.resample import resample_pcm16
 from bridge.models.paths import cache_root
+from bridge.records import ConversationReport, TurnRecord
 from bridge.routing.desk import Clarify, Confirm, Goodbye, MessageTaken, RecordMessage, Refuse, Speak, Transfer
 from bridge.routing.intents import normalise
 from bridge.routing.services import RoutingServices
@@ -458,15 +458,17 @@ async def run_calls(business: Business, agent: Agent, cases: list[Case], denoise
             await caller.run(timeout=len(audio) / 16000 + 60)
             await wait_for_finished_calls(service, number, timeout=30)
             record = service.app.finished[-1]
-            turns = [turn for turn in record.as_dict()["conversation"].get("turns", []) if turn.get("caller")]
-            turn = turns[0] if turns else {"caller": "", "agent": "", "outcome": "none"}
-            pending = str(record.as_dict()["conversation"].get("routing", {}).get("pending") or "")
-            outcome = record.as_dict()["transfer"].get("target") or _outcome_of_turn(turn, pending)
-            result = Result(case, turn["caller"], outcome, turn["agent"])
+            conversation = record.conversation or ConversationReport()
+            turns = [turn for turn in conversation.turns if turn.caller]
+            turn = turns[0] if turns else TurnRecord(outcome="none")
+            pending = conversation.routing.pending if conversation.routing is not None else ""
+            sent_to = record.transfer.target if record.transfer is not None else ""
+            outcome = sent_to or _outcome_of_turn(turn, pending)
+            result = Result(case, turn.caller, outcome, turn.agent)
             # On a call: the agent's first frame out after the caller's last voiced frame (end of turn included).
-            result.first_audio_ms = float(turn.get("latency_ms", {}).get("first_frame_out", 0))
-            result.confirmed = turn["outcome"] == "routing:confirm"
-            result.fell_back = turn["outcome"] == "answered:unknown"
+            result.first_audio_ms = float(turn.latency_ms.get("first_frame_out", 0))
+            result.confirmed = turn.outcome == "routing:confirm"
+            result.fell_back = turn.outcome == "answered:unknown"
             _score(result, Grounding(persona.knowledge()), persona.unknown_answer)
             results.append(result)
         task.cancel()
@@ -476,14 +478,15 @@ async def run_calls(business: Business, agent: Agent, cases: list[Case], denoise
     return results
 
 
-def _outcome_of_turn(turn: dict[str, Any], pending: str) -> str:
+def _outcome_of_turn(turn: TurnRecord, pending: str) -> str:
     """What a call's (first) turn came to, from its record: like `_outcome` for the offline run."""
-    outcome = str(turn["outcome"])
+    outcome = turn.outcome
     if outcome.startswith("answered"):
         return "answer"
     if outcome in ("routing:confirm", "routing:speak") and pending:
         return pending
-    labels = turn.get("decided", {}).get("labels") or [["answer"]]
+    decided = turn.decided.get("labels")
+    labels = decided if isinstance(decided, list) and decided else [["answer"]]
     kinds = {
         "routing:refuse": "elsewhere",
         "goodbye": "goodbye",

@@ -45,8 +45,11 @@ async def one_call(
     if talk_over:
         audio += silence(1.4) + caller_says("Sorry, one more thing.")
     await call.run(audio + silence(6.0), len(audio) / 16000 + 6.0)
-    interrupted = any(turn.interrupted for turn in conversation.turns)
-    return conversation.barge_ins, interrupted
+    interrupted = any(turn.interrupted or turn.continued for turn in conversation.turns)
+    # The agent stopped for what it heard: a barge-in, or (early in a reply) the caller taken to
+    # be going on with their turn (conversation.continue_within_ms).
+    stops = conversation.barge_ins + sum(turn.continued for turn in conversation.turns)
+    return stops, interrupted
 
 
 async def main() -> None:

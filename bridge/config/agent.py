@@ -141,6 +141,10 @@ class ConversationConfig(Section):
     # for the agent's own voice coming back (echo), not the caller talking over it. 0 disables.
     echo_return_loss_db: float = Field(default=6.0, ge=0, le=40)
     min_voiced_ms: int = Field(default=200, ge=0)
+    # A caller who goes on talking after the end of their turn was called, before the agent's
+    # answer has played this long, is still in the same turn: the answer is dropped (unheard, or
+    # after a blip this short) and the whole turn is answered. 0: every end of turn is final.
+    continue_within_ms: int = Field(default=300, ge=0, le=2000)
     reprompt_after_seconds: float = Field(default=8.0, gt=0)
     max_reprompts: int = Field(default=2, ge=0)
     max_call_seconds: float = Field(default=900.0, gt=0)

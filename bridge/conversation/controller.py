@@ -73,7 +73,10 @@ class Conversation:
         self._desk = agent.routing.desk(self.persona.goodbye) if agent.routing is not None else None
         self._hints = agent.hints(self.persona_name)
         self._understanding = Understanding(agent.llm, agent.prompt(self.persona_name), self.persona, self._desk)
+        # The desk and the history as they were before the reply in flight was decided, to undo what
+        # deciding it changed if the caller goes on instead of hearing it.
         self._desk_before: FrontDesk | None = None
+        self._history_before = self._memory.snapshot()
         self._message_audio: bytearray | None = None
         self._log = log.bind(persona=self.persona_name)
 
@@ -151,26 +154,62 @@ class Conversation:
     def _caller_started(self, now: float) -> None:
         if self.phase == "transferring":
             return
+        if self._caller_went_on(now):
+            return
         if self._voice.speaking:
             self._barge_in(now)
         self._listener.open_turn(len(self.turns), now)
+
+    def _caller_went_on(self, now: float) -> bool:
+        """The caller talks again right after their turn was called over, before its reply has been
+        heard for longer than conversation.continue_within_ms: they had only paused ("my number is
+        555 ... 0123"). The reply is dropped and the turn goes on, to be answered as a whole,
+        instead of the agent talking over them and then answering half a sentence."""
+        reply, closed = self._replies.reply, self._listener.last_closed
+        window = self.settings.continue_within_ms
+        if window == 0 or self.phase != "talking" or reply is None or closed is None:
+            return False
+        turn = closed[0]
+        if reply.turn is not turn or not reply.released.is_set() or reply.final or reply.played_ms() > window:
+            return False
+        if turn.outcome == "cut_at_max_length":
+            return False
+        played = reply.played_ms()
+        self._voice.silence()
+        self._replies.forget_unheard()
+        self._undo_decision()
+        turn.marks.clear()  # the turn stays in the record, pending, should the call end now
+        turn.outcome, turn.decided, turn.agent_text = "pending", {}, ""
+        turn.continued += 1
+        self._listener.continue_turn(now)
+        self._log.info("turn.continued", turn=turn.index, heard_ms=played)
+        return True
 
     def _prepare_reply(self) -> None:
         turn, transcriber = self._listener.turn, self._listener.transcriber
         if self.phase == "ending" or turn is None or transcriber is None:
             return
         turn.marks.clear()
+        self._start_reply(turn, transcriber)
+
+    def _start_reply(self, turn: Turn, transcriber: Transcriber) -> None:
+        """Decide and say the reply to `turn`, keeping what the decision may change to undo it."""
         reply = self._voice.new_reply(turn)
         self._desk_before = self._desk.snapshot() if self._desk is not None else None
+        self._history_before = self._memory.snapshot()
         self._replies.start(reply, self._respond(turn, transcriber, reply))
+
+    def _undo_decision(self) -> None:
+        if self._desk is not None and self._desk_before is not None:
+            self._desk.restore(self._desk_before)
+        self._memory.restore(self._history_before)
 
     def _discard_prepared_reply(self) -> None:
         """The caller went on: forget the speculative answer and what deciding it changed."""
         reply = self._replies.reply
         if reply is not None and not reply.released.is_set():
             self._replies.cancel()
-            if self._desk is not None and self._desk_before is not None:
-                self._desk.restore(self._desk_before)
+            self._undo_decision()
             if self._listener.turn is not None:
                 self._listener.turn.marks.clear()
 
@@ -181,10 +220,10 @@ class Conversation:
         turn.mark("endpoint", now)
         if too_long:
             turn.outcome = "cut_at_max_length"
-        self.turns.append(turn)
+        if turn not in self.turns:  # a continued turn is there already
+            self.turns.append(turn)
         if self._replies.reply is None or self._replies.reply.turn is not turn:
-            reply = self._voice.new_reply(turn)
-            self._replies.start(reply, self._respond(turn, transcriber, reply))
+            self._start_reply(turn, transcriber)
         assert self._replies.reply is not None
         self._replies.reply.released.set()
 
@@ -254,6 +293,7 @@ class Conversation:
         turn.outcome = "goodbye" if goodbye else f"routing:{type(action).__name__.lower()}"
         turn.agent_text = action.say
         if isinstance(action, MessageTaken):
+            reply.final = True  # saved: going on now would leave it half a message
             await self._save_message(action)
         reply.add(action.say, self.agent.cached_phrase(action.say, self._rate))  # not cached: streamed
         reply.close()

@@ -53,6 +53,9 @@ class Listener:
         self._vad = agent.voice_detector(rate)
         self.turn: Turn | None = None
         self.transcriber: Transcriber | None = None
+        # The turn handed over last, kept in case the caller goes on (`continue_turn`).
+        self.last_closed: tuple[Turn, Transcriber] | None = None
+        self._voiced_before = 0  # voiced ms of a continued turn before the caller went on
         self._flushing = False
 
     @property
@@ -71,7 +74,7 @@ class Listener:
             self.turn.speech_end = now
         signals = self._endpointer.feed(pcm, voiced)
         if self.turn is not None:
-            self.turn.voiced_ms = self._endpointer.voiced_ms
+            self.turn.voiced_ms = self._voiced_before + self._endpointer.voiced_ms
         if self.transcriber is not None and Signal.ONSET not in signals:
             self.transcriber.feed([pcm])
             self._flush_transcriber_soon()
@@ -83,12 +86,27 @@ class Listener:
         self.turn = Turn(index, speech_start=now - len(utterance) * FRAME_MS / 1000, speech_end=now)
         self.transcriber = Transcriber(self._agent.recognizer, self._agent.stt_worker, self._rate, self._hints)
         self.transcriber.feed(utterance)
+        self.last_closed = None
+        self._voiced_before = 0
+
+    def continue_turn(self, now: float) -> Turn:
+        """The caller started again (Signal.ONSET) right after their turn was handed over: it is the
+        same turn, and what they say now is transcribed after what they said before."""
+        assert self.last_closed is not None
+        turn, transcriber = self.last_closed
+        self.turn, self.transcriber, self.last_closed = turn, transcriber, None
+        self._voiced_before = turn.voiced_ms
+        turn.speech_end = now
+        transcriber.feed(self._endpointer.utterance)
+        return turn
 
     def close_turn(self) -> tuple[Turn | None, Transcriber | None]:
         """The turn is over (Signal.END or TOO_LONG): hand it over and listen for the next one."""
         turn, transcriber = self.turn, self.transcriber
         self._endpointer.reset()
         self.turn = self.transcriber = None
+        self.last_closed = (turn, transcriber) if turn is not None and transcriber is not None else None
+        self._voiced_before = 0
         return turn, transcriber
 
     def judge_pause(self) -> Coroutine[Any, Any, None]:

@@ -26,6 +26,13 @@ class ConversationMemory:
         if agent:
             self.history.append({"role": "assistant", "content": agent})
 
+    def snapshot(self) -> list[ChatMessage]:
+        return list(self.history)
+
+    def restore(self, history: list[ChatMessage]) -> None:
+        """Back to a `snapshot`: a reply the caller never heard is not part of the conversation."""
+        self.history = list(history)
+
     def recent(self) -> list[ChatMessage]:
         return self.history[-2 * self.history_turns :] if self.history_turns else []
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from bridge.conversation.deadlines import next_within
 from bridge.conversation.turns import Turn
+from bridge.media.codecs import FRAME_MS
 from bridge.media.playout import PlayoutQueue
 from bridge.speech.tts import Speaker
 
@@ -44,6 +45,9 @@ class Reply:
         self.released = asyncio.Event()
         self.clauses: list[Clause] = []
         self.started_output = False
+        self.first_frame = 0  # where its audio starts in the playout stream, once started_output
+        # Set once saying it has consequences that cannot be taken back (a message was saved).
+        self.final = False
         self.llm_go = threading.Event()
         self.llm_go.set()
         self._incoming: asyncio.Queue[Clause | None] = asyncio.Queue()
@@ -82,6 +86,7 @@ class Reply:
         await self.released.wait()
         if not self.started_output:
             self.started_output = True
+            self.first_frame = self.output.frames_queued_total
             turn = self.turn
             if turn is not None:
                 self.output.notify_next_frame(lambda: turn.mark("first_frame_out"))
@@ -95,6 +100,12 @@ class Reply:
             finished = clause.ends_at_frame is not None and clause.ends_at_frame <= played_frame
             (heard if finished and not unheard else unheard).append(clause.text)
         return " ".join(heard), unheard
+
+    def played_ms(self) -> int:
+        """How much of this reply the caller has heard so far."""
+        if not self.started_output:
+            return 0
+        return max(0, self.output.frames_played_total - self.first_frame) * FRAME_MS
 
     @property
     def text(self) -> str:

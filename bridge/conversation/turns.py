@@ -31,6 +31,8 @@ class Turn:
     # The turn model's "complete" probability at each pause it judged (turn.detector = smart_turn).
     end_of_turn: list[float] = field(default_factory=list)
     marks: dict[str, float] = field(default_factory=dict)
+    # Times the caller went on after the end of this turn was called (conversation.continue_within_ms).
+    continued: int = 0
 
     def mark(self, stage: str, at: float | None = None) -> None:
         """Record the first time a stage completes (later repeats are ignored); `at` defaults to now
@@ -53,6 +55,7 @@ class Turn:
             latency_ms=self.latency_ms(),
             decided=dict(self.decided),
             end_of_turn=list(self.end_of_turn),
+            continued=self.continued,
             at_s=at_s,
         )
 

@@ -126,7 +126,8 @@ def conversation_lines(record: CallRecord) -> list[Line]:
         lines.append(Line(0.0, "agent", conversation.greeting, "greeting"))
     for turn in conversation.turns:
         if turn.caller:
-            lines.append(Line(turn.at_s, "caller", turn.caller))
+            went_on = "went on after a pause" if turn.continued == 1 else f"went on after {turn.continued} pauses"
+            lines.append(Line(turn.at_s, "caller", turn.caller, went_on if turn.continued else ""))
         if turn.agent:
             interrupted = " (interrupted)" if turn.interrupted else ""
             lines.append(Line(turn.at_s, "agent", turn.agent, turn.outcome + interrupted))

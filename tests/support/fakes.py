@@ -38,11 +38,13 @@ class ScriptedRecognizer:
     opened: int = 0
     # Set: final() blocks its worker thread until the event is set (a wedged recogniser).
     stall: threading.Event | None = None
+    streams: list[ScriptedStream] = field(default_factory=list)
 
     def open_stream(self, hints: str = "") -> ScriptedStream:
         text = self.transcripts[min(self.opened, len(self.transcripts) - 1)]
         self.opened += 1
-        return ScriptedStream(text, stall=self.stall)
+        self.streams.append(ScriptedStream(text, stall=self.stall))
+        return self.streams[-1]
 
 
 @dataclass

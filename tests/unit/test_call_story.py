@@ -101,6 +101,14 @@ def test_the_conversation_includes_the_greeting_and_agent_phrases() -> None:
     ]
 
 
+def test_a_caller_who_went_on_after_a_pause_is_noted_on_their_line() -> None:
+    turn = {**TURN, "continued": 1}
+    stored = {"channel_id": "1.1", "conversation": {"turns": [turn]}}
+    caller, agent = conversation_lines(CallRecord.from_dict(stored))
+    assert (caller.speaker, caller.note) == ("caller", "went on after a pause")
+    assert agent.note == TURN["outcome"]
+
+
 def row(started_at: float, stored: dict[str, Any], **columns: Any) -> HistoryRow:
     return _row({"id": stored["channel_id"], "started_at": started_at, "record": stored, **columns})
 

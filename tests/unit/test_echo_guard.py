@@ -25,8 +25,10 @@ def test_the_floor_follows_what_we_sent_within_the_echo_tail() -> None:
     assert guard.floor(now=1.5) == 0  # past the tail nothing of ours can come back
 
 
-async def echoed_call(echo_return_loss_db: float) -> tuple[Conversation, SimulatedCall]:
-    agent = fake_agent(["what time do you open"], echo_return_loss_db=echo_return_loss_db)
+async def echoed_call(echo_return_loss_db: float, continue_within_ms: int = 300) -> tuple[Conversation, SimulatedCall]:
+    agent = fake_agent(
+        ["what time do you open"], echo_return_loss_db=echo_return_loss_db, continue_within_ms=continue_within_ms
+    )
     conversation = Conversation(agent, "receptionist")
     # The line returns our voice 6 dB down, 100 ms late: louder than the fixed -35 dBFS floor.
     call = SimulatedCall(conversation, echo=(0.5, 5))
@@ -42,11 +44,20 @@ async def test_the_agents_own_echo_does_not_interrupt_it() -> None:
 
 
 async def test_without_the_guard_the_same_echo_stops_the_agent() -> None:
-    conversation, _ = await echoed_call(echo_return_loss_db=0.0)  # 0 disables it
+    conversation, _ = await echoed_call(echo_return_loss_db=0.0, continue_within_ms=0)  # 0 disables it
     assert conversation.barge_ins > 0
     first = conversation.turns[0]
     assert first.caller_text == "what time do you open" and first.interrupted
     assert "answered" not in [turn.outcome for turn in conversation.turns]  # the answer never got through
+
+
+async def test_without_the_guard_the_echo_is_taken_for_the_caller_going_on() -> None:
+    # The echo comes back 100 ms into the answer, inside continue_within_ms: the agent drops its
+    # answer and listens again, over and over. Either way its own voice stopped it.
+    conversation, _ = await echoed_call(echo_return_loss_db=0.0)
+    (turn,) = conversation.turns
+    assert turn.continued > 1
+    assert turn.outcome != "answered"
 
 
 async def test_a_caller_talking_over_the_echo_still_barges_in() -> None:

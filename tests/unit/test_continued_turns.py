@@ -1,0 +1,110 @@
+"""A caller who goes on after a pause the endpointer took for the end of their turn
+(conversation.continue_within_ms): one turn, answered as a whole, with scripted models on a
+virtual clock."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bridge.config.routing import RoutingConfig
+from bridge.conversation.controller import Conversation
+from bridge.media.codecs import rms
+from bridge.routing.services import RoutingServices
+from tests.support.fakes import ScriptedLanguageModel, ScriptedRecognizer, fake_agent, quiet, speech
+from tests.support.sim_call import SimulatedCall
+
+pytestmark = pytest.mark.virtual_time  # frames paced by a virtual clock: no sleeping
+
+GREETING = 1.2
+FIRST = 0.6  # seconds of the caller's first part
+REST = 0.5  # seconds of what they say after the pause
+BYTES_PER_SECOND = 16000 * 2  # the scripted recogniser's rate, 16-bit
+
+
+def agent_audio_between(call: SimulatedCall, start: float, end: float) -> int:
+    """Frames of agent audio (not silence) between two moments, in 20 ms frames."""
+    return sum(rms(frame) > 500 for frame in call.heard[round(start * 50) : round(end * 50)])
+
+
+async def test_a_pause_past_end_ms_before_the_answer_is_ready_continues_the_turn() -> None:
+    # The answer takes longer than the pause: the agent has said nothing when the caller goes on.
+    llm = ScriptedLanguageModel(token_delay=0.08)
+    agent = fake_agent(["my number is five five five oh one two three"], llm=llm)
+    conversation = Conversation(agent, "receptionist")
+    call = SimulatedCall(conversation)
+    pause = 0.35  # end_ms is 200 in the fakes: the endpointer calls the turn over inside it
+    await call.run(quiet(GREETING) + speech(FIRST) + quiet(pause) + speech(REST) + quiet(3.0), 6.0)
+
+    (turn,) = conversation.turns
+    assert turn.continued == 1 and turn.outcome == "answered", turn.as_dict()
+    assert conversation.barge_ins == 0
+    rest_starts = GREETING + FIRST + pause
+    assert agent_audio_between(call, GREETING + FIRST, rest_starts + REST) == 0
+    assert agent_audio_between(call, rest_starts + REST, 6.0) > 0  # answered after the whole request
+    # One transcription heard both parts: the second was not decided on its own.
+    recognizer = agent.recognizer
+    assert isinstance(recognizer, ScriptedRecognizer)
+    (stream,) = recognizer.streams
+    assert stream.audio_bytes >= (FIRST + REST) * BYTES_PER_SECOND
+    assert conversation.report().as_dict()["turns"][0]["continued"] == 1
+
+
+async def test_going_on_within_the_first_words_of_the_answer_drops_it_and_forgets_it() -> None:
+    # A fast model: the answer is playing when the caller goes on, ~100 ms into it.
+    llm = ScriptedLanguageModel(token_delay=0.001)
+    agent = fake_agent(["what are your hours"], llm=llm)
+    conversation = Conversation(agent, "receptionist")
+    call = SimulatedCall(conversation)
+    pause = 0.32
+    await call.run(quiet(GREETING) + speech(FIRST) + quiet(pause) + speech(REST) + quiet(3.0), 6.0)
+
+    (turn,) = conversation.turns
+    assert turn.continued == 1 and turn.outcome == "answered" and not turn.interrupted
+    assert conversation.barge_ins == 0
+    blip = agent_audio_between(call, GREETING + FIRST, GREETING + FIRST + pause + REST)
+    assert 0 < blip * 20 <= agent.settings.continue_within_ms + 100
+    # The dropped answer was never heard: the turn is decided again without it in the history.
+    last_prompt = llm.requests[-1]
+    assert not any(llm.reply_text in str(message["content"]) for message in last_prompt), last_prompt[-3:]
+    assert len(llm.requests) >= 2
+
+
+async def test_going_on_after_the_answer_has_played_a_while_is_a_barge_in() -> None:
+    llm = ScriptedLanguageModel(token_delay=0.001, reply_text="Sure. " + "This is a long answer about our hours. " * 5)
+    agent = fake_agent(["what are your hours", "and on sunday"], llm=llm)
+    conversation = Conversation(agent, "receptionist")
+    call = SimulatedCall(conversation)
+    await call.run(quiet(GREETING) + speech(FIRST) + quiet(1.2) + speech(REST) + quiet(3.0), 6.5)
+
+    first, second = conversation.turns
+    assert conversation.barge_ins == 1 and first.interrupted and first.continued == 0
+    assert second.caller_text == "and on sunday"
+
+
+async def test_zero_makes_every_end_of_turn_final() -> None:
+    llm = ScriptedLanguageModel(token_delay=0.08)
+    agent = fake_agent(["my number is five five five", "oh one two three"], llm=llm, continue_within_ms=0)
+    conversation = Conversation(agent, "receptionist")
+    call = SimulatedCall(conversation)
+    await call.run(quiet(GREETING) + speech(FIRST) + quiet(0.35) + speech(REST) + quiet(3.0), 6.0)
+
+    first, second = conversation.turns
+    assert first.continued == 0 and first.interrupted
+    assert second.caller_text == "oh one two three"
+
+
+async def test_a_saved_message_is_final_even_if_the_caller_goes_on(tmp_path: Path) -> None:
+    routing = RoutingServices.from_config(RoutingConfig.model_validate({"messages_dir": str(tmp_path)}))
+    llm = ScriptedLanguageModel(labels=[{"message": 0.95, "answer": 0.05}])
+    agent = fake_agent(["I'd like to leave a message", "please call me back"], llm=llm, routing=routing)
+    conversation = Conversation(agent, "receptionist")
+    call = SimulatedCall(conversation)
+    # Ask to leave a message, say it, then go on just after it was taken.
+    audio = quiet(GREETING) + speech(FIRST) + quiet(3.5) + speech(1.0) + quiet(0.25) + speech(REST) + quiet(3.0)
+    await call.run(audio, len(audio) / 16000)
+
+    stored = routing.messages.list()
+    assert len(stored) == 1
+    assert all(turn.continued == 0 for turn in conversation.turns), [turn.as_dict() for turn in conversation.turns]
