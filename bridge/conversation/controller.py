@@ -102,7 +102,7 @@ class Conversation:
         now = asyncio.get_running_loop().time()
         if self._message_audio is not None and len(self._message_audio) < MAX_MESSAGE_SECONDS * 2 * self._rate:
             self._message_audio += pcm
-        voiced, signals = self._listener.hear(pcm, now, self._voice.speaking)
+        voiced, signals = self._listener.hear(pcm, now, self._voice.audible)
         if voiced:
             self._idle_since = now
         for signal in signals:

@@ -62,11 +62,13 @@ class Listener:
     def in_speech(self) -> bool:
         return self._endpointer.in_speech
 
-    def hear(self, pcm: bytes, now: float, agent_speaking: bool) -> tuple[bool, list[Signal]]:
-        """One frame from the caller: whether it was their voice, and the turn-taking signals it caused."""
+    def hear(self, pcm: bytes, now: float, agent_audible: bool) -> tuple[bool, list[Signal]]:
+        """One frame from the caller: whether it was their voice, and the turn-taking signals it caused.
+        The level floor applies only while the caller can hear the agent: before its reply plays,
+        a quiet caller going on is still heard (and continues their turn)."""
         voiced = self._vad.is_speech(pcm)
         level = rms(pcm) if voiced else 0
-        if voiced and agent_speaking and level < self._barge_in_rms:
+        if voiced and agent_audible and level < self._barge_in_rms:
             voiced = False  # quieter than a caller addressing us: our own echo or the room
         elif voiced and self.echo is not None and level <= self.echo.floor(now):
             voiced = False  # no louder than our own voice coming back: echo

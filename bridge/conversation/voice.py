@@ -35,6 +35,13 @@ class AgentVoice:
         return len(self._output) > 0 or self._replies.released()
 
     @property
+    def audible(self) -> bool:
+        """The caller can hear the agent: audio is queued, or a reply in flight has begun playing.
+        Unlike `speaking`, not a reply that is cleared to play but has no audio yet."""
+        reply = self._replies.reply
+        return len(self._output) > 0 or (reply is not None and reply.released.is_set() and reply.started_output)
+
+    @property
     def quiet(self) -> bool:
         """No reply in flight and nothing left to play."""
         return self._replies.reply is None and len(self._output) == 0

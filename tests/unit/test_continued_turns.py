@@ -12,6 +12,7 @@ from bridge.config.routing import RoutingConfig
 from bridge.conversation.controller import Conversation
 from bridge.media.codecs import rms
 from bridge.routing.services import RoutingServices
+from tests.support.audio import tone
 from tests.support.fakes import ScriptedLanguageModel, ScriptedRecognizer, fake_agent, quiet, speech
 from tests.support.sim_call import SimulatedCall
 
@@ -108,3 +109,17 @@ async def test_a_saved_message_is_final_even_if_the_caller_goes_on(tmp_path: Pat
     stored = routing.messages.list()
     assert len(stored) == 1
     assert all(turn.continued == 0 for turn in conversation.turns), [turn.as_dict() for turn in conversation.turns]
+
+
+async def test_a_quiet_caller_going_on_before_the_answer_plays_is_heard() -> None:
+    # Quieter than barge_in_min_level_dbfs: while the agent talks that would be taken for the room
+    # or our echo, but nothing of the reply is playing yet, so it is the caller going on.
+    llm = ScriptedLanguageModel(token_delay=0.08)
+    agent = fake_agent(["I need to move my appointment to friday"], llm=llm, barge_in_min_level_dbfs=-20.0)
+    conversation = Conversation(agent, "receptionist")
+    call = SimulatedCall(conversation)
+    quiet_rest = tone(300, REST, 8000, amplitude=0.08)  # ~-25 dBFS: voiced, below the -20 dBFS floor
+    await call.run(quiet(GREETING) + speech(FIRST) + quiet(0.35) + quiet_rest + quiet(3.0), 6.0)
+
+    (turn,) = conversation.turns
+    assert turn.continued == 1 and turn.outcome == "answered", turn.as_dict()
