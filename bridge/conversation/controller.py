@@ -172,11 +172,8 @@ class Conversation:
         turn = closed[0]
         if reply.turn is not turn or not reply.released.is_set() or reply.final or reply.played_ms() > window:
             return False
-        if turn.outcome == "cut_at_max_length":
-            return False
         played = reply.played_ms()
-        self._voice.silence()
-        self._replies.forget_unheard()
+        self._voice.interrupt()  # what it had not said stays unheard: resumed if this turn is noise
         self._undo_decision()
         turn.marks.clear()  # the turn stays in the record, pending, should the call end now
         turn.outcome, turn.decided, turn.agent_text = "pending", {}, ""
@@ -201,7 +198,9 @@ class Conversation:
 
     def _undo_decision(self) -> None:
         if self._desk is not None and self._desk_before is not None:
+            name = self._desk.caller_name  # told by the caller or the pre-call lookup: still true
             self._desk.restore(self._desk_before)
+            self._desk.caller_name = self._desk.caller_name or name
         self._memory.restore(self._history_before)
 
     def _discard_prepared_reply(self) -> None:
@@ -214,7 +213,7 @@ class Conversation:
                 self._listener.turn.marks.clear()
 
     def _caller_finished(self, now: float, too_long: bool) -> None:
-        turn, transcriber = self._listener.close_turn()
+        turn, transcriber = self._listener.close_turn(final=too_long)
         if turn is None or transcriber is None or self.phase == "ending":
             return
         turn.mark("endpoint", now)
@@ -292,8 +291,9 @@ class Conversation:
         goodbye = isinstance(action, Goodbye)
         turn.outcome = "goodbye" if goodbye else f"routing:{type(action).__name__.lower()}"
         turn.agent_text = action.say
+        # Saved, or the caller's next words are the message: going on cannot make it one request.
+        reply.final = isinstance(action, MessageTaken | RecordMessage)
         if isinstance(action, MessageTaken):
-            reply.final = True  # saved: going on now would leave it half a message
             await self._save_message(action)
         reply.add(action.say, self.agent.cached_phrase(action.say, self._rate))  # not cached: streamed
         reply.close()

@@ -69,6 +69,13 @@ class Endpointer:
         self._silent_ms = self._utterance_ms = self.voiced_ms = 0
         self._end_ms = self.settings.end_ms
 
+    def carry_on(self, earlier: list[bytes], earlier_ms: int) -> None:
+        """The utterance just begun continues an earlier one (the caller went on after its end): it
+        is judged (Smart Turn) with the earlier audio before it, and counts against
+        max_utterance_ms from the earlier start."""
+        self.utterance = [*earlier, *self.utterance]
+        self._utterance_ms += earlier_ms
+
     def settle(self, pause: int, complete: bool | None) -> None:
         """The turn model's verdict on pause `pause`: complete ends the turn on the next frame,
         incomplete waits up to hold_ms, unsure (None) leaves end_ms. Ignored when the caller has

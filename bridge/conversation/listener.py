@@ -53,8 +53,9 @@ class Listener:
         self._vad = agent.voice_detector(rate)
         self.turn: Turn | None = None
         self.transcriber: Transcriber | None = None
-        # The turn handed over last, kept in case the caller goes on (`continue_turn`).
+        # The turn handed over last, kept in case the caller goes on (`continue_turn`), with its audio.
         self.last_closed: tuple[Turn, Transcriber] | None = None
+        self._closed_audio: list[bytes] = []
         self._voiced_before = 0  # voiced ms of a continued turn before the caller went on
         self._flushing = False
 
@@ -89,6 +90,7 @@ class Listener:
         self.transcriber = Transcriber(self._agent.recognizer, self._agent.stt_worker, self._rate, self._hints)
         self.transcriber.feed(utterance)
         self.last_closed = None
+        self._closed_audio = []
         self._voiced_before = 0
 
     def continue_turn(self, now: float) -> Turn:
@@ -100,14 +102,19 @@ class Listener:
         self._voiced_before = turn.voiced_ms
         turn.speech_end = now
         transcriber.feed(self._endpointer.utterance)
+        earlier, self._closed_audio = self._closed_audio, []
+        self._endpointer.carry_on(earlier, len(earlier) * FRAME_MS)
         return turn
 
-    def close_turn(self) -> tuple[Turn | None, Transcriber | None]:
-        """The turn is over (Signal.END or TOO_LONG): hand it over and listen for the next one."""
+    def close_turn(self, final: bool = False) -> tuple[Turn | None, Transcriber | None]:
+        """The turn is over (Signal.END, or TOO_LONG: `final`, it cannot be continued): hand it
+        over and listen for the next one."""
         turn, transcriber = self.turn, self.transcriber
+        kept = turn is not None and transcriber is not None and not final
+        self.last_closed = (turn, transcriber) if kept and turn is not None and transcriber is not None else None
+        self._closed_audio = self._endpointer.utterance if kept else []
         self._endpointer.reset()
         self.turn = self.transcriber = None
-        self.last_closed = (turn, transcriber) if turn is not None and transcriber is not None else None
         self._voiced_before = 0
         return turn, transcriber
 

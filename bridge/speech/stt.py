@@ -9,6 +9,7 @@ caller is still speaking, so the decode after the endpoint has little left to do
 
 from __future__ import annotations
 
+import asyncio
 from typing import Protocol
 
 from bridge.media.resample import StreamResampler
@@ -61,7 +62,9 @@ class Transcriber:
             return
         audio = b"".join(self._pending)
         self._pending = []
-        await self._worker.run(lambda: self._open().accept(audio))
+        # Shielded: the audio is taken from `_pending`, so a cancelled wait (the reply it was for
+        # dropped) must not cancel its delivery: the same transcription may go on.
+        await asyncio.shield(self._worker.submit(lambda: self._open().accept(audio)))
 
     async def partial(self) -> str:
         await self.flush()

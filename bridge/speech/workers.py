@@ -112,6 +112,11 @@ class ModelWorker:
     async def run(self, function: Callable[[], T]) -> T:
         return await self._submit(function)
 
+    def submit(self, function: Callable[[], T]) -> asyncio.Future[T]:
+        """Queue the job now; awaiting the future (through asyncio.shield, if the job must happen
+        even when the wait is cancelled) gives its result."""
+        return self._submit(function)
+
     def state(self) -> WorkerState:
         started = list(self._running.values())
         busy = time.monotonic() - min(started) if started else 0.0

@@ -4,6 +4,8 @@ virtual clock."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from pathlib import Path
 
 import pytest
@@ -123,3 +125,99 @@ async def test_a_quiet_caller_going_on_before_the_answer_plays_is_heard() -> Non
 
     (turn,) = conversation.turns
     assert turn.continued == 1 and turn.outcome == "answered", turn.as_dict()
+
+
+# A caller still talking when max_utterance_seconds cuts the turn gives an onset 60 ms later: that
+# must not continue the turn (found in review: the guard read the turn's outcome, which a quick
+# decision overwrites, and the endpointer's length count restarted at every continuation).
+async def test_a_turn_cut_at_max_length_is_never_continued(tmp_path: Path) -> None:
+    routing = RoutingServices.from_config(RoutingConfig.model_validate({"messages_dir": str(tmp_path)}))
+    llm = ScriptedLanguageModel(labels=[{"message": 0.95, "answer": 0.05}], token_delay=0.001)
+    agent = fake_agent(["I'd like to leave a message and " * 5], llm=llm, routing=routing, max_utterance_seconds=2.0)
+    conversation = Conversation(agent, "receptionist")
+    call = SimulatedCall(conversation)
+    await call.run(quiet(GREETING) + speech(4.5) + quiet(3.0), 9.0)
+
+    first = conversation.turns[0]
+    assert first.continued == 0, first.as_dict()
+    assert first.as_dict()["utterance_ms"] <= 2000 + 100, first.as_dict()
+
+
+# A long answer, a cough barges in, the cough is noise so the rest of the answer resumes, a second
+# cough within 300 ms of the resume continues the (noise) turn: the resumed clauses it drops stay
+# unheard, so the continued turn, noise again, resumes them (found in review: they were lost and
+# the agent went silent mid-answer). With continue_within_ms = 0 the second cough barges in.
+@pytest.mark.parametrize("window", [300, 0])
+async def test_a_second_cough_during_a_resumed_answer_does_not_lose_the_rest_of_it(window: int) -> None:
+    long_answer = "Sure. " + "This is a long answer about our hours. " * 6
+    llm = ScriptedLanguageModel(token_delay=0.001, reply_text=long_answer)
+    agent = fake_agent(["tell me everything", "", "", ""], llm=llm, continue_within_ms=window)
+    conversation = Conversation(agent, "receptionist")
+    call = SimulatedCall(conversation)
+    cough = speech(0.1)
+    # The answer starts ~0.2 s after FIRST ends; the cough 0.8 s into it; the second cough 0.22 s
+    # after the first (its END came 0.2 s after it): ~20-40 ms into the resumed clauses.
+    audio = quiet(GREETING) + speech(FIRST) + quiet(1.0) + cough + quiet(0.3) + cough + quiet(8.0)
+    second_cough_ends = GREETING + FIRST + 1.0 + 0.1 + 0.3 + 0.1
+    await call.run(audio, second_cough_ends + 8.0)
+
+    assert conversation.barge_ins >= 1
+    # The rest of the answer is said after the coughs (0.06 s a word: several seconds of it).
+    assert agent_audio_between(call, second_cough_ends + 0.5, second_cough_ends + 8.0) * 20 > 1000, [
+        turn.as_dict() for turn in conversation.turns
+    ]
+
+
+# Transcriber.flush takes the pending audio, then waits for the shared stt worker; dropping the
+# reply cancels that wait. With the worker busy (another call's decode) the job had not started,
+# and cancelling the wait used to cancel it: the audio never reached the model, yet the same
+# transcription went on (found in review; the RESUME path lost audio the same way).
+async def continued_call_audio_bytes(stt_busy: bool) -> int:
+    """Bytes the recogniser accepted for a paused-and-continued turn; `stt_busy`: another call's
+    decode holds the one stt thread from during the first part until after the caller went on."""
+    llm = ScriptedLanguageModel(token_delay=0.08)
+    agent = fake_agent(["my number is five five five oh one two three"], llm=llm)
+    conversation = Conversation(agent, "receptionist")
+    call = SimulatedCall(conversation)
+    loop = asyncio.get_running_loop()
+    busy = threading.Event()
+    start = loop.time()
+    pause = 0.35
+    if stt_busy:
+        loop.call_at(start + GREETING + 0.1, lambda: agent.stt_worker.submit(lambda: busy.wait(30)))
+        loop.call_at(start + GREETING + FIRST + pause + 0.2, busy.set)
+    await call.run(quiet(GREETING) + speech(FIRST) + quiet(pause) + speech(REST) + quiet(3.0), 6.0)
+    busy.set()
+
+    (turn,) = conversation.turns
+    assert turn.continued == 1, turn.as_dict()
+    recognizer = agent.recognizer
+    assert isinstance(recognizer, ScriptedRecognizer)
+    (stream,) = recognizer.streams
+    return stream.audio_bytes
+
+
+async def test_a_continued_turn_keeps_all_its_audio_when_the_stt_worker_is_busy() -> None:
+    idle = await continued_call_audio_bytes(stt_busy=False)
+    busy = await continued_call_audio_bytes(stt_busy=True)
+    assert busy == idle, (busy, idle, (idle - busy) / BYTES_PER_SECOND)
+
+
+# Smart Turn judges the whole continued turn ("my number is five five five ... oh one two three"),
+# not only what was said since the caller went on (found in review).
+async def test_smart_turn_judges_the_whole_continued_turn() -> None:
+    from bridge.config.agent import TurnConfig
+    from tests.support.fakes import ScriptedTurnModel
+
+    model = ScriptedTurnModel([0.5])  # unsure: end_ms decides, as without a model
+    turn_settings = TurnConfig(detector="smart_turn", check_ms=100, complete_above=0.9, incomplete_below=0.1)
+    llm = ScriptedLanguageModel(token_delay=0.08)
+    agent = fake_agent(["my number is five five five oh one two three"], llm=llm, turn_model=model, turn=turn_settings)
+    conversation = Conversation(agent, "receptionist")
+    call = SimulatedCall(conversation)
+    await call.run(quiet(GREETING) + speech(FIRST) + quiet(0.35) + speech(REST) + quiet(3.0), 6.0)
+
+    (turn,) = conversation.turns
+    assert turn.continued == 1, turn.as_dict()
+    assert len(model.heard_seconds) >= 2, model.heard_seconds
+    assert model.heard_seconds[-1] >= FIRST + REST, model.heard_seconds
