@@ -54,7 +54,17 @@ from bridge.media.codecs import codec_for
 from bridge.media.resample import resample_pcm16
 from bridge.models.paths import cache_root
 from bridge.records import ConversationReport, TurnRecord
-from bridge.routing.desk import Clarify, Confirm, Goodbye, MessageTaken, RecordMessage, Refuse, Speak, Transfer
+from bridge.routing.desk import (
+    Clarify,
+    Confirm,
+    Goodbye,
+    MessageTaken,
+    OfferMessage,
+    RecordMessage,
+    Refuse,
+    Speak,
+    Transfer,
+)
 from bridge.routing.intents import normalise
 from bridge.routing.services import RoutingServices
 from bridge.speech.llm import LanguageModel
@@ -235,6 +245,8 @@ def _outcome(action: object, pending: str) -> tuple[str, bool]:
         return "message", False
     if isinstance(action, Goodbye):
         return "goodbye", False
+    if isinstance(action, OfferMessage):
+        return "message", True
     if isinstance(action, Clarify):
         return "clarify", False
     if isinstance(action, Speak) and pending:  # a queue wait or nobody free: offered for the target
@@ -467,7 +479,7 @@ async def run_calls(business: Business, agent: Agent, cases: list[Case], denoise
             result = Result(case, turn.caller, outcome, turn.agent)
             # On a call: the agent's first frame out after the caller's last voiced frame (end of turn included).
             result.first_audio_ms = float(turn.latency_ms.get("first_frame_out", 0))
-            result.confirmed = turn.outcome == "routing:confirm"
+            result.confirmed = turn.outcome in ("routing:confirm", "routing:offermessage")
             result.fell_back = turn.outcome == "answered:unknown"
             _score(result, Grounding(persona.knowledge()), persona.unknown_answer)
             results.append(result)
@@ -491,6 +503,7 @@ def _outcome_of_turn(turn: TurnRecord, pending: str) -> str:
         "routing:refuse": "elsewhere",
         "goodbye": "goodbye",
         "routing:recordmessage": "message",
+        "routing:offermessage": "message",
         "routing:clarify": "clarify",
     }
     return kinds.get(outcome, str(labels[0][0]))

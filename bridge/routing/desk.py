@@ -73,6 +73,13 @@ class Clarify:
 
 
 @dataclass(frozen=True, slots=True)
+class OfferMessage:
+    """Not sure the caller wants to leave a message: ask first, a 'yes' starts the recording."""
+
+    say: str
+
+
+@dataclass(frozen=True, slots=True)
 class Goodbye:
     say: str
 
@@ -89,7 +96,7 @@ class MessageTaken:
     for_target: str | None
 
 
-Action = Transfer | Confirm | Refuse | Clarify | Speak | RecordMessage | MessageTaken | Goodbye
+Action = Transfer | Confirm | Refuse | Clarify | Speak | OfferMessage | RecordMessage | MessageTaken | Goodbye
 State = Literal["idle", "offered_transfer", "offered_wait", "offered_message", "recording"]
 
 
@@ -129,14 +136,19 @@ class FrontDesk:
     async def on_decision(self, text: str, scores: LabelScores, cues: tuple[str, ...] = ()) -> Action | None:
         """The model's label for `text`. None: answer it. Only `elsewhere` refuses, and only when
         the model is sure (`refuse_from`, or `confirm_below` when the caller asked for an
-        extension no target has: the words back the refusal up); an unsure target is confirmed."""
+        extension no target has: the words back the refusal up); an unsure target is confirmed, an
+        unsure message offered ("I wanted to ask ..." scored `message` at 0.47-0.56)."""
         label, confidence = scores.best, scores.confidence
         if label == ANSWER:
             return None
         if label == GOODBYE:
             return Goodbye(self.goodbye)
         if label == MESSAGE:
-            return self._record_for(self.pending or self._operator())
+            route = self.pending or self._operator()
+            if confidence < self.config.confirm_below and route is not None:  # half sentences look like it
+                self.state, self.pending = "offered_message", route
+                return OfferMessage(MESSAGE_OFFER)
+            return self._record_for(route)
         second = self._target(scores.runner_up, "model")
         if label == ELSEWHERE:
             sure = self.config.confirm_below if EXTENSION_CUE in cues else self.config.refuse_from
@@ -283,6 +295,9 @@ class FrontDesk:
 
 
 MESSAGE_TAKEN = "Thank you, I have taken your message and will pass it on. Goodbye."
+
+
+MESSAGE_OFFER = "Would you like to leave a message?"
 
 
 def transfer_phrase(description: str) -> str:

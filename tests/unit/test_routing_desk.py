@@ -18,6 +18,7 @@ from bridge.routing.desk import (
     FrontDesk,
     Goodbye,
     MessageTaken,
+    OfferMessage,
     RecordMessage,
     Refuse,
     Speak,
@@ -87,6 +88,18 @@ async def test_long_wait_offers_a_message_which_is_then_taken() -> None:
     assert isinstance(taken, MessageTaken)
     assert (taken.text, taken.for_target) == ("Please call me back about the quote.", "sales")
     assert front.variables()["AI_INTENT"] == "message"
+
+
+@pytest.mark.parametrize(("reply", "recorded"), [("yes please", True), ("no, I wanted to ask about my bill", False)])
+async def test_an_unsure_message_is_offered_before_recording(reply: str, recorded: bool) -> None:
+    front = desk()
+    # A half sentence ("I wanted to ask") the model scored as a message, unsure (below confirm_below).
+    offer = await front.on_decision("I wanted to ask", LabelScores.of({"message": 0.47, "answer": 0.3, "sales": 0.23}))
+    assert isinstance(offer, OfferMessage) and "message" in offer.say
+    answer = await front.on_words(reply)
+    assert isinstance(answer, RecordMessage) is recorded
+    sure = await desk().on_decision("Can I leave a message?", LabelScores.of({"message": 0.9, "answer": 0.1}))
+    assert isinstance(sure, RecordMessage)
 
 
 async def test_the_report_keeps_the_offer_pending_and_the_queue_as_amis_numbers() -> None:
