@@ -170,9 +170,9 @@ class Conversation:
         if window == 0 or self.phase != "talking" or reply is None or closed is None:
             return False
         turn = closed[0]
-        if reply.turn is not turn or not reply.released.is_set() or reply.final or reply.played_ms() > window:
-            return False
         played = reply.played_ms()
+        if reply.turn is not turn or not reply.released.is_set() or reply.final or played > window:
+            return False
         self._voice.interrupt()  # what it had not said stays unheard: resumed if this turn is noise
         self._undo_decision()
         turn.marks.clear()  # the turn stays in the record, pending, should the call end now
@@ -198,9 +198,7 @@ class Conversation:
 
     def _undo_decision(self) -> None:
         if self._desk is not None and self._desk_before is not None:
-            name = self._desk.caller_name  # told by the caller or the pre-call lookup: still true
             self._desk.restore(self._desk_before)
-            self._desk.caller_name = self._desk.caller_name or name
         self._memory.restore(self._history_before)
 
     def _discard_prepared_reply(self) -> None:

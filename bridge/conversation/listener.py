@@ -110,9 +110,8 @@ class Listener:
         """The turn is over (Signal.END, or TOO_LONG: `final`, it cannot be continued): hand it
         over and listen for the next one."""
         turn, transcriber = self.turn, self.transcriber
-        kept = turn is not None and transcriber is not None and not final
-        self.last_closed = (turn, transcriber) if kept and turn is not None and transcriber is not None else None
-        self._closed_audio = self._endpointer.utterance if kept else []
+        self.last_closed = (turn, transcriber) if turn is not None and transcriber is not None and not final else None
+        self._closed_audio = self._endpointer.utterance if self.last_closed is not None else []
         self._endpointer.reset()
         self.turn = self.transcriber = None
         self._voiced_before = 0

@@ -168,7 +168,9 @@ class FrontDesk:
         return replace(self, heard=list(self.heard), refused=list(self.refused))
 
     def restore(self, snapshot: FrontDesk) -> None:
-        for name in ("state", "pending", "caller_name", "intent", "heard", "refused", "stats"):
+        """Back to a `snapshot`, all but the caller's name: told by the caller or the pre-call
+        lookup meanwhile, it is still true."""
+        for name in ("state", "pending", "intent", "heard", "refused", "stats"):
             setattr(self, name, getattr(snapshot, name))
 
     def offer_message(self) -> None:
