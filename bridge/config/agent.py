@@ -140,6 +140,10 @@ class ConversationConfig(Section):
     # Sound within 0.4 s of the agent's audio and not louder than it minus this many dB is taken
     # for the agent's own voice coming back (echo), not the caller talking over it. 0 disables.
     echo_return_loss_db: float = Field(default=6.0, ge=0, le=40)
+    # That is the worst case: the guard also measures what this line returns while the agent talks
+    # and, when it is less, uses the measurement (with a 6 dB margin), so a caller who goes on or
+    # talks over the agent on a line without echo is heard at once. false: always the worst case.
+    echo_measure: bool = True
     min_voiced_ms: int = Field(default=200, ge=0)
     # A caller who goes on talking after the end of their turn was called, before the agent's
     # answer has played this long, is still in the same turn: the answer is dropped (unheard, or

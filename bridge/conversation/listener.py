@@ -49,7 +49,11 @@ class Listener:
             )
         )
         self._barge_in_rms = int(32768 * 10 ** (settings.barge_in_min_level_dbfs / 20))
-        self.echo = EchoGuard(settings.echo_return_loss_db) if settings.echo_return_loss_db > 0 else None
+        self.echo = (
+            EchoGuard(settings.echo_return_loss_db, measure=settings.echo_measure)
+            if settings.echo_return_loss_db > 0
+            else None
+        )
         self._vad = agent.voice_detector(rate)
         self.turn: Turn | None = None
         self.transcriber: Transcriber | None = None
@@ -68,11 +72,14 @@ class Listener:
         The level floor applies only while the caller can hear the agent: before its reply plays,
         a quiet caller going on is still heard (and continues their turn)."""
         voiced = self._vad.is_speech(pcm)
-        level = rms(pcm) if voiced else 0
+        echo = self.echo
+        level = rms(pcm) if voiced or echo is not None else 0
         if voiced and agent_audible and level < self._barge_in_rms:
             voiced = False  # quieter than a caller addressing us: our own echo or the room
-        elif voiced and self.echo is not None and level <= self.echo.floor(now):
+        elif voiced and echo is not None and level <= echo.floor(now):
             voiced = False  # no louder than our own voice coming back: echo
+        if echo is not None:
+            echo.heard(level, now)  # after the floor: this frame measures the line for the next ones
         if voiced and self.turn is not None:
             self.turn.speech_end = now
         signals = self._endpointer.feed(pcm, voiced)

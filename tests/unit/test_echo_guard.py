@@ -70,3 +70,59 @@ async def test_a_caller_talking_over_the_echo_still_barges_in() -> None:
     assert conversation.barge_ins == 1
     first, second = [turn for turn in conversation.turns if turn.caller_text]
     assert first.interrupted and second.caller_text == "stop please"
+
+
+def _talk(guard: EchoGuard, returned: float, frames: int, start: float = 0.0) -> float:
+    """We send a loud frame every 20 ms while the line returns `returned` of its level."""
+    loud = tone(600, 0.02, 8000, amplitude=0.3)
+    now = start
+    for _ in range(frames):
+        now += 0.02
+        guard.played(loud, now=now)
+        guard.floor(now=now)
+        guard.heard(int(6950 * returned), now=now)
+    return now
+
+
+def test_a_line_that_returns_nothing_is_measured_and_the_floor_drops() -> None:
+    guard = EchoGuard(return_loss_db=6.0)
+    now = _talk(guard, returned=0.0, frames=10)
+    assert 3000 < guard.floor(now=now) < 3900  # not measured yet: the configured worst case
+    now = _talk(guard, returned=0.0, frames=30, start=now)
+    assert guard.floor(now=now) < 250  # 30 dB under our ~6950 RMS: a quiet caller is heard
+
+
+def test_a_measured_echo_stays_under_the_floor() -> None:
+    guard = EchoGuard(return_loss_db=6.0)
+    now = _talk(guard, returned=0.1, frames=60)  # the line returns our voice 20 dB down
+    floor = guard.floor(now=now)
+    assert 695 < floor < 3000  # above the echo (with a margin), below the worst case
+
+
+def test_a_caller_talking_over_us_keeps_the_worst_case() -> None:
+    guard = EchoGuard(return_loss_db=6.0)
+    now = _talk(guard, returned=0.0, frames=40)
+    now = _talk(guard, returned=1.0, frames=20, start=now)  # a fifth of the last 2 s is the caller, loud
+    assert 3000 < guard.floor(now=now) < 3900
+
+
+def test_measuring_can_be_switched_off() -> None:
+    guard = EchoGuard(return_loss_db=6.0, measure=False)
+    now = _talk(guard, returned=0.0, frames=60)
+    assert 3000 < guard.floor(now=now) < 3900
+
+
+def quiet_speech(seconds: float) -> bytes:
+    return tone(300, seconds, 8000, amplitude=0.08)  # ~11 dB under the agent's voice, over -35 dBFS
+
+
+@pytest.mark.parametrize("measure", [True, False])
+async def test_a_quiet_caller_talking_over_an_echo_free_line_is_heard(measure: bool) -> None:
+    long_reply = ScriptedLanguageModel(reply_text="Sure. " + "This is a very long answer about our hours. " * 6)
+    agent = fake_agent(["tell me everything", "stop please"], llm=long_reply, echo_measure=measure)
+    conversation = Conversation(agent, "receptionist")
+    call = SimulatedCall(conversation)  # no echo at all: the greeting measured that
+    await call.run(quiet(GREETING) + speech(0.6) + quiet(1.2) + quiet_speech(0.8) + quiet(2.0), 6.0)
+    # Measured, the line returns nothing, so the caller is heard; assumed to return our voice
+    # 6 dB down, the caller (11 dB under us) was taken for echo and the agent talked on.
+    assert conversation.barge_ins == (1 if measure else 0)
