@@ -148,7 +148,7 @@ class ConversationConfig(Section):
     # A caller who goes on talking after the end of their turn was called, before the agent's
     # answer has played this long, is still in the same turn: the answer is dropped (unheard, or
     # after a blip this short) and the whole turn is answered. 0: every end of turn is final.
-    continue_within_ms: int = Field(default=300, ge=0, le=2000)
+    continue_within_ms: int = Field(default=400, ge=0, le=2000)
     reprompt_after_seconds: float = Field(default=8.0, gt=0)
     max_reprompts: int = Field(default=2, ge=0)
     max_call_seconds: float = Field(default=900.0, gt=0)

@@ -72,7 +72,9 @@ async def test_caller_speech_over_the_agent_silences_it_within_a_frame() -> None
 async def test_false_interruption_resumes_what_the_caller_missed() -> None:
     synthesizer = ToneSynthesizer()
     llm = ScriptedLanguageModel(reply_text="First part here. Second part follows now. Third part ends it.")
-    agent = fake_agent(["what are your hours", ""], llm=llm, synthesizer=synthesizer)
+    # The cough comes ~300 ms into the answer: past a 200 ms continue_within_ms, so it is a
+    # barge-in (inside the window it would be the caller going on with the turn).
+    agent = fake_agent(["what are your hours", ""], llm=llm, synthesizer=synthesizer, continue_within_ms=200)
     conversation = Conversation(agent, "receptionist")
     call = SimulatedCall(conversation)
     cough_at = GREETING + 0.6 + 0.5
