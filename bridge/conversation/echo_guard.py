@@ -26,14 +26,18 @@ from bridge.media.codecs import rms
 
 # Echo travels through Asterisk, the network and back from the phone: well under this.
 ECHO_TAIL_SECONDS = 0.4
-# The line is measured over the last 2 s of inbound frames heard while we talked at least this loud.
+# The line is measured over the last 100 inbound frames (2 s) heard while the caller could hear
+# us and our level over the echo tail was at least this loud (pauses between words count too).
 MEASURE_FRAMES = 100
-MEASURE_MIN_LEVEL = 1000  # RMS of 16-bit audio, ~-30 dBFS: our voice, not a pause between words
-MEASURED_AFTER_FRAMES = 25  # 0.5 s of our voice (the greeting) before the measurement is trusted
+MEASURE_MIN_LEVEL = 1000  # RMS of 16-bit audio, ~-30 dBFS
+MEASURED_AFTER_FRAMES = 25  # 0.5 s of such frames (most of a greeting) before the measurement is trusted
 # 9 of 10 frames of the line's return are under its 90th percentile; twice that (6 dB) is the floor.
 MEASURE_QUANTILE = 0.9
 MEASURE_MARGIN = 2.0
-LOWEST_GAIN = 10 ** (-30 / 20)  # never trust a line to return less than 30 dB under our voice
+# Never trust a line to return less than 20 dB under our voice: echo that appears mid-call (a
+# speakerphone switched on) at -12 dB still needs a few frames to move the measurement, and
+# under a ~-13 dBFS voice this floor is about the fixed -35 dBFS barge-in floor anyway.
+LOWEST_GAIN = 10 ** (-20 / 20)
 
 
 class EchoGuard:
@@ -58,8 +62,8 @@ class EchoGuard:
         return int(self._loudest(now) * self.line_gain())
 
     def heard(self, level: int, now: float | None = None) -> None:
-        """One inbound frame's level (every frame, voiced or not), after its `floor` was asked:
-        while we talk, it measures how much of our voice this line returns."""
+        """One inbound frame's level (voiced or not) while the caller can hear us, after its
+        `floor` was asked: it measures how much of our voice this line returns."""
         if not self.measure:
             return
         loudest = self._loudest(now)
@@ -73,8 +77,8 @@ class EchoGuard:
 
     def line_gain(self) -> float:
         """The share of our level that may come back: measured with a margin, never more than
-        the configured worst case, never less than 30 dB under our voice; the worst case until
-        0.5 s of our voice has been heard back."""
+        the configured worst case, never less than 20 dB under our voice; the worst case until
+        0.5 s of our voice has been measured."""
         return self._line_gain
 
     def _loudest(self, now: float | None) -> int:

@@ -78,8 +78,11 @@ class Listener:
             voiced = False  # quieter than a caller addressing us: our own echo or the room
         elif voiced and echo is not None and level <= echo.floor(now):
             voiced = False  # no louder than our own voice coming back: echo
-        if echo is not None:
-            echo.heard(level, now)  # after the floor: this frame measures the line for the next ones
+        if echo is not None and agent_audible:
+            # After the floor: this frame measures the line for the next ones. Only while the
+            # caller can hear the agent: in the tail after it stopped (finished, cut off by a
+            # barge-in, dropped) the caller's own answer would be measured as the line's echo.
+            echo.heard(level, now)
         if voiced and self.turn is not None:
             self.turn.speech_end = now
         signals = self._endpointer.feed(pcm, voiced)
